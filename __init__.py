@@ -1,0 +1,20 @@
+"""DGX-Pixels: a ComfyUI node pack for game-ready pixel art.
+
+ComfyUI imports this folder from ``custom_nodes/``; installed with pip it is the package ``dgx_pixels``.
+Nothing here imports ComfyUI at module level, so the CLI, the MCP bridge and the unit tests can import the
+package on machines without the engine (or without CUDA).
+"""
+
+__version__ = "0.1.0"
+
+WEB_DIRECTORY = "./web"
+
+
+async def comfy_entrypoint():
+    """Called by ComfyUI's loader: returns the extension that lists our V3 nodes."""
+    from .nodes import DGXPixelsExtension
+
+    return DGXPixelsExtension()
+
+
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint", "__version__"]

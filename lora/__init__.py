@@ -1,0 +1,1 @@
+"""LoRA loading helpers and the peft-based trainer."""

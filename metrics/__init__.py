@@ -1,0 +1,1 @@
+"""Prometheus metrics: the in-engine /metrics hook and the remote exporter."""

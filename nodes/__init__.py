@@ -1,0 +1,12 @@
+"""V3 nodes of the pack. Each domain module exports ``NODES``; this module only gathers them."""
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import scale
+
+NODE_MODULES = [scale]
+
+
+class DGXPixelsExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [node for module in NODE_MODULES for node in module.NODES]
