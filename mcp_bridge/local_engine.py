@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PINNED_ENGINE_VERSION = "0.3.75"
@@ -164,9 +164,7 @@ class EngineRun:
     process: subprocess.Popen | None = field(default=None, repr=False, compare=False)
 
     def record(self) -> dict:
-        data = asdict(self)
-        data.pop("process")
-        return data
+        return {name: getattr(self, name) for name in ("url", "port", "pid", "engine_dir", "log_path", "started_at")}
 
     def alive(self) -> bool:
         if self.process is not None:
