@@ -14,6 +14,14 @@ async def comfy_entrypoint():
     """Called by ComfyUI's loader: returns the extension that lists our V3 nodes."""
     from .nodes import DGXPixelsExtension
 
+    try:
+        from .metrics.hook import install
+
+        install()
+    except Exception:  # metrics are optional: a hook failure must never keep the nodes from loading
+        import logging
+
+        logging.getLogger(__name__).warning("DGX-Pixels: metrics hook not installed", exc_info=True)
     return DGXPixelsExtension()
 
 
