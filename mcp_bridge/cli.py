@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+from .bridge_cli import add_job_parsers, add_mcp_parser, add_submit_parser
+from ..lora.cli import add_train_lora_parser
 from .local_engine import (
     DEFAULT_HOST,
     PINNED_ENGINE_VERSION,
@@ -219,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cpu", action="store_true", help="force CPU")
     demo.set_defaults(func=cmd_demo)
 
+    add_mcp_parser(commands)
+    add_submit_parser(commands)
+    add_job_parsers(commands)
+
+    add_train_lora_parser(commands)
+
     for extension in ("pixelize_cli", "sheet_cli"):
         try:
             module = importlib.import_module(f".{extension}", __package__)
@@ -227,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         for name in dir(module):
             if name.startswith("add_") and name.endswith("_parser"):
                 getattr(module, name)(commands)
+    importlib.import_module("..metrics.cli", __package__).add_metrics_exporter_parser(commands)
     return parser
 
 

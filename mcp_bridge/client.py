@@ -1,8 +1,11 @@
 """The one async client of a ComfyUI engine's HTTP/WebSocket API.
 
-Shared by the CLI, the MCP bridge, the metrics exporter and the tests. It opens the WebSocket before it posts a
-prompt (the engine sends execution messages only to the submitting client), chooses its own UUID ``prompt_id``,
-and treats the engine's final ``executing {node: null}`` as completion, falling back to ``/history``.
+Shared by the CLI, the MCP bridge, the metrics exporter and the tests. Each ``run`` opens its own WebSocket (with its
+own ``client_id``: the engine keeps one socket per id and sends execution messages only to the submitting one)
+*before* it posts the prompt under a UUID ``prompt_id`` it chose itself. Completion is the engine's final
+``executing {node: null}``; ``/history`` is the fallback whenever the socket is quiet or drops, and a dropped socket
+is reopened. Every wait is bounded: a job ends as done, failed, interrupted, lost, or a ``PromptTimeout`` that keeps
+the id so the job can be picked up later.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 import aiohttp
 
@@ -54,7 +57,11 @@ class ExecutionFailed(EngineClientError):
 
 
 class ExecutionInterrupted(EngineClientError):
-    """The prompt was interrupted before it finished."""
+    """The prompt was interrupted (or deleted from the queue) before it finished."""
+
+    def __init__(self, message: str, prompt_id: str | None = None):
+        self.prompt_id = prompt_id
+        super().__init__(message)
 
 
 class PromptTimeout(EngineClientError):
@@ -63,6 +70,14 @@ class PromptTimeout(EngineClientError):
     def __init__(self, prompt_id: str, timeout_s: float):
         self.prompt_id = prompt_id
         super().__init__(f"prompt {prompt_id} did not finish within {timeout_s:.0f} s; it may still be running")
+
+
+class JobLost(EngineClientError):
+    """The engine answers but knows nothing of the prompt (it restarted, or its history was cleared)."""
+
+    def __init__(self, prompt_id: str, why: str = "the engine neither queues it nor has its history"):
+        self.prompt_id = prompt_id
+        super().__init__(f"prompt {prompt_id} is lost: {why}; submit it again")
 
 
 @dataclass
@@ -77,11 +92,12 @@ class OutputFile:
 
 @dataclass
 class PromptResult:
-    """What a finished prompt produced."""
+    """What a finished prompt produced. ``cached_nodes`` are the nodes the engine served from its cache."""
 
     prompt_id: str
     outputs: dict[str, dict]
     cached_nodes: list[str] = field(default_factory=list)
+    engine_url: str = ""
 
     def files(self, kind: str = "images") -> list[OutputFile]:
         """Return the files under ``kind`` ("images", "gifs", ...) of every output node, in node order."""
@@ -93,21 +109,117 @@ class PromptResult:
                                             item.get("type", "output")))
         return found
 
+    @property
+    def from_cache(self) -> bool:
+        """True when every output node was served from the engine's cache (an identical prompt ran before)."""
+        return bool(self.outputs) and set(self.outputs) <= set(self.cached_nodes)
+
+
+@dataclass
+class Submission:
+    """A queued prompt and the open socket that receives its events (pass both to ``EngineClient.wait``)."""
+
+    prompt_id: str
+    client_id: str
+    ws: aiohttp.ClientWebSocketResponse
+
 
 ProgressCallback = Callable[[float, str], Awaitable[None] | None]
 
+# Job states, as job_state() reports them.
+PENDING, RUNNING, DONE, FAILED, INTERRUPTED, UNKNOWN = "pending", "running", "done", "failed", "interrupted", "unknown"
+
+
+class ProgressTracker:
+    """Merges ``executing``, ``progress``, ``progress_state`` and ``execution_cached`` into one fraction 0..1.
+
+    Each node of the prompt weighs the same; a finished or cached node counts 1, a running node its value/max.
+    The fraction never goes backwards (events of sub-graphs and re-sent states can), and stays below 1 until
+    ``finish()``.
+    """
+
+    def __init__(self, node_ids: Iterable[str]):
+        self.node_ids = {str(n) for n in node_ids}
+        self.done: set[str] = set()
+        self.partial: dict[str, float] = {}
+        self.current: str | None = None
+        self.fraction = 0.0
+        self.message = "queued"
+
+    def _node(self, data: dict) -> str | None:
+        node = data.get("display_node_id") or data.get("node_id") or data.get("node")
+        return None if node is None else str(node)
+
+    def feed(self, kind: str, data: dict) -> bool:
+        """Apply one WebSocket event; return True when the fraction grew (or the message changed)."""
+        before = (self.fraction, self.message)
+        if kind == "execution_start":
+            self.message = "started"
+        elif kind == "execution_cached":
+            self.done |= {str(n) for n in data.get("nodes", [])}
+        elif kind == "executing":
+            node = self._node(data)
+            if self.current is not None and self.current != node:
+                self.done.add(self.current)
+            self.current = node
+            if node is not None:
+                self.message = f"node {node}"
+        elif kind == "executed":
+            node = self._node(data)
+            if node is not None:
+                self.done.add(node)
+        elif kind == "progress" and data.get("max"):
+            node = self._node(data)
+            if node is not None:
+                self.partial[node] = max(self.partial.get(node, 0.0), float(data["value"]) / float(data["max"]))
+                self.message = f"node {node}: step {data['value']}/{data['max']}"
+        elif kind == "progress_state":
+            for node_id, state in (data.get("nodes") or {}).items():
+                node = str(state.get("display_node_id") or node_id)
+                if state.get("state") == "finished":
+                    self.done.add(node)
+                elif state.get("max"):
+                    self.partial[node] = max(self.partial.get(node, 0.0),
+                                             float(state.get("value", 0)) / float(state["max"]))
+        total = max(len(self.node_ids), 1)
+        known = self.node_ids or (self.done | set(self.partial))
+        score = sum(1.0 if n in self.done else min(self.partial.get(n, 0.0), 1.0) for n in known)
+        self.fraction = max(self.fraction, min(score / total, 0.99))
+        return (self.fraction, self.message) != before
+
+    def finish(self) -> None:
+        self.fraction, self.message = 1.0, "done"
+
+
+async def _call(callback: ProgressCallback | None, fraction: float, message: str) -> None:
+    if callback is None:
+        return
+    outcome = callback(fraction, message)
+    if asyncio.iscoroutine(outcome):
+        await outcome
+
 
 class EngineClient:
-    """Async client of one engine. Use as ``async with EngineClient(url) as client:``."""
+    """Async client of one engine. Use as ``async with EngineClient(url) as client:``.
 
-    def __init__(self, url: str = "http://127.0.0.1:8188", *, request_timeout_s: float = 30.0):
+    ``request_timeout_s`` bounds each HTTP request, ``connect_timeout_s`` each connection attempt,
+    ``poll_interval_s`` how long the socket may stay quiet before ``/history`` is asked, and
+    ``reconnect_window_s`` how long a vanished engine is waited for before the job is reported lost.
+    """
+
+    def __init__(self, url: str = "http://127.0.0.1:8188", *, request_timeout_s: float = 30.0,
+                 connect_timeout_s: float = 5.0, poll_interval_s: float = 5.0, reconnect_window_s: float = 60.0):
         self.url = url.rstrip("/")
         self.client_id = uuid.uuid4().hex
         self.request_timeout_s = request_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.reconnect_window_s = reconnect_window_s
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> EngineClient:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.request_timeout_s))
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=self.request_timeout_s, sock_connect=self.connect_timeout_s))
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -130,13 +242,22 @@ class EngineClient:
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
             raise EngineUnreachable(f"engine at {self.url} did not answer {method} {path}: {exc}") from exc
 
-    async def get_json(self, path: str) -> Any:
+    async def get_json(self, path: str, **params: str) -> Any:
         """GET ``path`` and return its JSON; raises EngineClientError on a non-200 answer."""
-        response = await self._request("GET", path)
+        response = await self._request("GET", path, params=params or None)
         async with response:
             if response.status != 200:
                 raise EngineClientError(f"GET {path} answered {response.status}: {(await response.text())[:300]}")
-            return await response.json()
+            try:
+                return await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise EngineUnreachable(f"engine at {self.url} broke off GET {path}: {exc}") from exc
+
+    async def _post(self, path: str, body: dict) -> None:
+        response = await self._request("POST", path, json=body)
+        async with response:
+            if response.status != 200:
+                raise EngineClientError(f"POST {path} answered {response.status}: {(await response.text())[:300]}")
 
     async def system_stats(self) -> dict:
         return await self.get_json("/system_stats")
@@ -144,15 +265,42 @@ class EngineClient:
     async def object_info(self, node_class: str | None = None) -> dict:
         return await self.get_json("/object_info" + (f"/{node_class}" if node_class else ""))
 
+    async def models(self, folder: str | None = None) -> list[str]:
+        """Return the model folders (``folder`` None) or the file names in one folder ("checkpoints", "loras").
+
+        Raises EngineClientError naming the known folders when ``folder`` is not one.
+        """
+        if folder is None:
+            return list(await self.get_json("/models"))
+        response = await self._request("GET", f"/models/{folder}")
+        async with response:
+            if response.status == 404:
+                raise EngineClientError(f"the engine has no model folder '{folder}'; it has: "
+                                        + ", ".join(await self.models()))
+            if response.status != 200:
+                raise EngineClientError(f"GET /models/{folder} answered {response.status}")
+            return list(await response.json(content_type=None))
+
     async def history(self, prompt_id: str) -> dict | None:
         """Return the history entry of ``prompt_id``, or None while the engine has none."""
         return (await self.get_json(f"/history/{prompt_id}")).get(prompt_id)
 
-    async def queue_prompt(self, prompt: dict, prompt_id: str | None = None) -> str:
+    async def queue(self) -> dict[str, list[str]]:
+        """Return ``{"running": [prompt_id...], "pending": [prompt_id...]}`` from GET /queue."""
+        body = await self.get_json("/queue")
+        return {"running": [item[1] for item in body.get("queue_running", [])],
+                "pending": [item[1] for item in body.get("queue_pending", [])]}
+
+    async def load(self) -> int:
+        """Return how many prompts the engine has running or pending (0 for an idle engine)."""
+        queue = await self.queue()
+        return len(queue["running"]) + len(queue["pending"])
+
+    async def queue_prompt(self, prompt: dict, prompt_id: str | None = None, *, client_id: str | None = None) -> str:
         """POST an API-format prompt; return its prompt_id. Raises PromptValidationError on a 400."""
         prompt_id = prompt_id or str(uuid.uuid4())
-        response = await self._request("POST", "/prompt",
-                                       json={"prompt": prompt, "client_id": self.client_id, "prompt_id": prompt_id})
+        response = await self._request("POST", "/prompt", json={
+            "prompt": prompt, "client_id": client_id or self.client_id, "prompt_id": prompt_id})
         async with response:
             body = await response.json(content_type=None)
             if response.status == 400:
@@ -161,73 +309,201 @@ class EngineClient:
                 raise EngineClientError(f"POST /prompt answered {response.status}: {str(body)[:300]}")
             return body.get("prompt_id", prompt_id)
 
-    async def run(self, prompt: dict, *, timeout_s: float = 600.0,
-                  on_progress: ProgressCallback | None = None) -> PromptResult:
+    # cancelling -----------------------------------------------------------------------------------------------
+
+    async def interrupt(self, prompt_id: str | None = None) -> None:
+        """Interrupt the running prompt (only ``prompt_id`` when given, so another client's job is spared)."""
+        await self._post("/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
+
+    async def delete_queued(self, prompt_ids: list[str]) -> None:
+        """Remove prompts that have not started from the queue (running ones are untouched)."""
+        await self._post("/queue", {"delete": list(prompt_ids)})
+
+    async def cancel(self, prompt_id: str) -> str:
+        """Cancel ``prompt_id`` wherever it is; return the state it was in (pending, running, done, ...)."""
+        state = await self.job_state(prompt_id)
+        if state == PENDING:
+            await self.delete_queued([prompt_id])
+        elif state == RUNNING:
+            await self.interrupt(prompt_id)
+        return state
+
+    async def job_state(self, prompt_id: str) -> str:
+        """Return pending, running, done, failed, interrupted or unknown (the engine never heard of it)."""
+        entry = await self.history(prompt_id)
+        if entry is None:
+            queue = await self.queue()
+            if prompt_id in queue["running"]:
+                return RUNNING
+            if prompt_id in queue["pending"]:
+                return PENDING
+            # It may have finished between the two requests.
+            entry = await self.history(prompt_id)
+            if entry is None:
+                return UNKNOWN
+        return self._state_of_entry(entry)
+
+    @staticmethod
+    def _state_of_entry(entry: dict) -> str:
+        status = entry.get("status") or {}
+        if status.get("status_str") == "error":
+            names = {name for name, _ in status.get("messages", [])}
+            return INTERRUPTED if "execution_interrupted" in names else FAILED
+        return DONE
+
+    # running --------------------------------------------------------------------------------------------------
+
+    async def run(self, prompt: dict, *, timeout_s: float = 600.0, on_progress: ProgressCallback | None = None,
+                  prompt_id: str | None = None) -> PromptResult:
         """Queue ``prompt``, wait until it finishes and return its outputs.
 
-        Raises PromptValidationError, ExecutionFailed, ExecutionInterrupted or PromptTimeout (which keeps the id).
+        Raises PromptValidationError (400), ExecutionFailed, ExecutionInterrupted, JobLost, EngineUnreachable
+        (before the prompt was queued, or when the engine stays away longer than ``reconnect_window_s``) or
+        PromptTimeout (which keeps the id).
         """
-        ws_url = self.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
-        try:
-            ws = await self.session.ws_connect(ws_url, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise EngineUnreachable(f"cannot open the engine's WebSocket at {ws_url}: {exc}") from exc
-        async with ws:
-            prompt_id = await self.queue_prompt(prompt)
-            try:
-                cached = await asyncio.wait_for(self._follow(ws, prompt_id, on_progress), timeout_s)
-            except asyncio.TimeoutError:
-                raise PromptTimeout(prompt_id, timeout_s) from None
-        entry = await self._history_when_written(prompt_id)
-        return PromptResult(prompt_id, entry.get("outputs", {}), cached)
+        submission = await self.submit(prompt, prompt_id)
+        return await self.wait(submission.prompt_id, timeout_s=timeout_s, on_progress=on_progress,
+                               node_ids=list(prompt), client_id=submission.client_id, ws=submission.ws)
 
-    async def _follow(self, ws: aiohttp.ClientWebSocketResponse, prompt_id: str,
-                      on_progress: ProgressCallback | None) -> list[str]:
+    async def submit(self, prompt: dict, prompt_id: str | None = None) -> Submission:
+        """Open a WebSocket of a fresh client id, then queue ``prompt`` under it; return both for ``wait``.
+
+        Raises PromptValidationError on a 400 and EngineUnreachable when the engine does not answer.
+        """
+        client_id = uuid.uuid4().hex  # one per job: the engine keeps a single socket per client id
+        ws = await self._open_ws(client_id)
+        try:
+            prompt_id = await self.queue_prompt(prompt, prompt_id, client_id=client_id)
+        except BaseException:
+            await ws.close()
+            raise
+        return Submission(prompt_id, client_id, ws)
+
+    async def wait(self, prompt_id: str, *, timeout_s: float = 600.0, on_progress: ProgressCallback | None = None,
+                   node_ids: Iterable[str] = (), client_id: str | None = None,
+                   ws: aiohttp.ClientWebSocketResponse | None = None) -> PromptResult:
+        """Wait for a queued prompt and return its outputs; the same errors as ``run``.
+
+        Without the ``client_id`` that submitted it the engine sends no events, so the wait polls ``/history``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        tracker = ProgressTracker(node_ids)
         cached: list[str] = []
-        best = 0.0
-        async for message in ws:
+        outage_since: float | None = None
+        try:
+            while True:
+                if loop.time() >= deadline:
+                    raise PromptTimeout(prompt_id, timeout_s)
+                try:
+                    if ws is None and client_id is not None:
+                        ws = await self._open_ws(client_id)
+                    outage_since = None
+                    if ws is not None:
+                        outcome = await self._follow(ws, prompt_id, tracker, cached, on_progress, deadline)
+                        if outcome == "dropped":
+                            await ws.close()
+                            ws = None  # reopened on the next turn, after /history was asked
+                    else:
+                        await asyncio.sleep(min(self.poll_interval_s, max(deadline - loop.time(), 0.0)))
+                    state = await self.job_state(prompt_id)
+                except EngineUnreachable:
+                    outage_since = outage_since or loop.time()
+                    if loop.time() - outage_since > self.reconnect_window_s:
+                        raise
+                    await asyncio.sleep(min(1.0, max(deadline - loop.time(), 0.0)))
+                    continue
+                if state == UNKNOWN:
+                    raise JobLost(prompt_id)
+                if state in (DONE, FAILED, INTERRUPTED):
+                    entry = await self._history_when_written(prompt_id, deadline)
+                    result = self._result_of(prompt_id, entry, cached)
+                    tracker.finish()
+                    await _call(on_progress, 1.0, "done")
+                    return result
+        finally:
+            if ws is not None:
+                await ws.close()
+
+    async def _open_ws(self, client_id: str) -> aiohttp.ClientWebSocketResponse:
+        ws_url = self.url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"
+        try:
+            return await asyncio.wait_for(
+                self.session.ws_connect(ws_url, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)),
+                self.connect_timeout_s)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise EngineUnreachable(f"cannot open the engine's WebSocket at {ws_url}: {exc}") from exc
+
+    async def _follow(self, ws: aiohttp.ClientWebSocketResponse, prompt_id: str, tracker: ProgressTracker,
+                      cached: list[str], on_progress: ProgressCallback | None, deadline: float) -> str:
+        """Read events until this prompt ends ("done"), the socket drops ("dropped") or stays quiet ("quiet")."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait_s = min(self.poll_interval_s, deadline - loop.time())
+            if wait_s <= 0:
+                return "quiet"
+            try:
+                message = await ws.receive(timeout=wait_s)
+            except asyncio.TimeoutError:
+                return "quiet"  # /history decides (the end event may have been missed)
+            except (aiohttp.ClientError, ConnectionError):
+                return "dropped"
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.ERROR):
+                return "dropped"
             if message.type != aiohttp.WSMsgType.TEXT:
-                if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    break
                 continue  # binary frames are previews
             event = message.json()
             kind, data = event.get("type"), event.get("data") or {}
             if data.get("prompt_id") not in (None, prompt_id):
                 continue
             if kind == "execution_cached":
-                cached = list(data.get("nodes", []))
-            elif kind == "progress" and on_progress and data.get("max"):
-                best = max(best, float(data["value"]) / float(data["max"]))
-                outcome = on_progress(best, f"node {data.get('node')}")
-                if asyncio.iscoroutine(outcome):
-                    await outcome
-            elif kind == "execution_error":
+                cached[:] = [str(n) for n in data.get("nodes", [])]
+            if kind == "execution_error":
                 raise ExecutionFailed(prompt_id, data)
-            elif kind == "execution_interrupted":
-                raise ExecutionInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}")
-            elif kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
-                return cached
-        # The socket closed early: the history entry is the authority on what happened.
-        entry = await self._history_when_written(prompt_id, wait_s=None)
-        status = entry.get("status", {})
+            if kind == "execution_interrupted":
+                raise ExecutionInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}",
+                                           prompt_id)
+            if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
+                return "done"
+            if tracker.feed(kind, data):
+                await _call(on_progress, tracker.fraction, tracker.message)
+
+    def _result_of(self, prompt_id: str, entry: dict, cached: list[str]) -> PromptResult:
+        status = entry.get("status") or {}
+        messages = status.get("messages", [])
+        if not cached:
+            for name, payload in messages:
+                if name == "execution_cached":
+                    cached = [str(n) for n in payload.get("nodes", [])]
         if status.get("status_str") == "error":
-            for name, payload in status.get("messages", []):
+            for name, payload in messages:
                 if name == "execution_error":
                     raise ExecutionFailed(prompt_id, payload)
-            raise ExecutionFailed(prompt_id, {})
-        return cached
+                if name == "execution_interrupted":
+                    raise ExecutionInterrupted(f"prompt {prompt_id} was interrupted at node "
+                                               f"{payload.get('node_id')}", prompt_id)
+            raise ExecutionFailed(prompt_id, {"exception_message": "the engine reported an error without detail"})
+        return PromptResult(prompt_id, entry.get("outputs", {}), cached, self.url)
 
-    async def _history_when_written(self, prompt_id: str, wait_s: float | None = 30.0) -> dict:
-        # execution_success is sent before history is written; poll briefly (or forever when wait_s is None).
+    async def _history_when_written(self, prompt_id: str, deadline: float | None = None) -> dict:
+        # execution_success is sent before history is written; poll briefly.
         loop = asyncio.get_running_loop()
-        deadline = None if wait_s is None else loop.time() + wait_s
+        deadline = min(deadline or loop.time() + 30.0, loop.time() + 30.0)
         while True:
             entry = await self.history(prompt_id)
             if entry is not None:
                 return entry
-            if deadline is not None and loop.time() > deadline:
+            if loop.time() > deadline:
                 raise EngineClientError(f"prompt {prompt_id} finished but the engine wrote no history for it")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
+
+    async def result(self, prompt_id: str) -> PromptResult | None:
+        """Return the result of a finished prompt from /history (None while it has none); raises like ``run``."""
+        entry = await self.history(prompt_id)
+        return None if entry is None else self._result_of(prompt_id, entry, [])
+
+    # files ----------------------------------------------------------------------------------------------------
 
     async def download(self, file: OutputFile) -> bytes:
         """Return the bytes of an output file through /view."""
@@ -252,3 +528,34 @@ class EngineClient:
                 raise EngineClientError(f"upload of {filename} answered {response.status}: {await response.text()}")
             body = await response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
+
+    # metrics ---------------------------------------------------------------------------------------------------
+
+    async def history_all(self, max_items: int | None = None) -> dict[str, dict]:
+        """Return the engine's history, oldest first: all of it, or its newest ``max_items`` entries."""
+        if max_items is None:
+            return await self.get_json("/history")
+        return await self.get_json("/history", max_items=str(max_items))
+
+
+async def least_loaded(urls: Iterable[str], *, request_timeout_s: float = 5.0) -> str:
+    """Return the URL of the reachable engine with the fewest running + pending prompts (the first on ties).
+
+    Raises EngineUnreachable naming every URL when none answers.
+    """
+    urls = list(urls)
+    if len(urls) == 1:
+        return urls[0]
+
+    async def load_of(url: str) -> int | None:
+        try:
+            async with EngineClient(url, request_timeout_s=request_timeout_s) as client:
+                return await client.load()
+        except EngineClientError:
+            return None
+
+    loads = await asyncio.gather(*(load_of(url) for url in urls))
+    answering = [(load, index) for index, load in enumerate(loads) if load is not None]
+    if not answering:
+        raise EngineUnreachable(f"no engine answered: {', '.join(urls)}")
+    return urls[min(answering)[1]]

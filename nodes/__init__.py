@@ -2,9 +2,9 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import scale
+from . import lora, scale
 
-NODE_MODULES = [scale]
+NODE_MODULES = [scale, lora]
 
 
 class DGXPixelsExtension(ComfyExtension):

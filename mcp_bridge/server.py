@@ -1,0 +1,278 @@
+"""The FastMCP server of DGX-Pixels: MCP tools that run the bundled workflows on one or more engines.
+
+Tools return after a bounded wait: a finished job with nearest-neighbour thumbnails inline, structured metadata
+(paths, sizes, hashes) and its full files as resource links (``dgx-pixels://results/<job_id>/<file>``); a longer
+one as ``{job_id, status}`` that ``job_status``/``get_result`` pick up later. Progress goes out as MCP progress
+notifications while a tool waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import ipaddress
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.resources import ResourceContent
+from fastmcp.server.context import Context
+from fastmcp.tools.base import ToolResult
+from mcp_types import ImageContent, ResourceLink, TextContent
+
+from .client import DONE, EngineClientError, PromptValidationError
+from .jobs import FINAL_STATES, Job, JobManager, JobNotFound, check_job_id
+from .params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
+
+DEFAULT_ENGINE = "http://127.0.0.1:8188"
+RESULT_SCHEME = "dgx-pixels://results"
+THUMBNAIL_PX = 256
+MAX_INLINE_IMAGES = 4
+MAX_WAIT_S = 600.0
+
+
+def default_engines() -> list[str]:
+    """Return the engine URLs of ``$DGX_PIXELS_ENGINE`` (comma-separated), else the local default."""
+    raw = os.environ.get("DGX_PIXELS_ENGINE", "")
+    return [url.strip() for url in raw.split(",") if url.strip()] or [DEFAULT_ENGINE]
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
+    """Return a PNG of the image at ``path`` scaled with nearest-neighbour to fit ``max_px`` (small pixel art is
+    enlarged by a whole factor, large images shrunk), or None when it is not an image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            width, height = image.size
+            if max(width, height) <= max_px:
+                factor = max(1, max_px // max(width, height))
+                size = (width * factor, height * factor)
+            else:
+                scale = max_px / max(width, height)
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = image.resize(size, Image.Resampling.NEAREST)
+            buffer = io.BytesIO()
+            small.save(buffer, format="PNG", optimize=True)
+            return buffer.getvalue()
+    except Exception:  # not an image PIL can read: no thumbnail, the resource link still carries it
+        return None
+
+
+class Bridge:
+    """What the tools share: the job manager, the workflows and a per-engine object_info cache."""
+
+    def __init__(self, engine_urls: list[str], results_dir: Path, workflow_dirs: list[Path],
+                 default_wait_s: float, run_timeout_s: float):
+        self.manager = JobManager(engine_urls, results_dir, run_timeout_s=run_timeout_s)
+        self.workflow_dirs = workflow_dirs
+        self.default_wait_s = default_wait_s
+        self.object_info: dict[str, dict] = {}
+
+    def workflows(self) -> dict[str, Workflow]:
+        return bundled_workflows(self.workflow_dirs)
+
+    def workflow(self, name: str) -> Workflow:
+        workflows = self.workflows()
+        if name not in workflows:
+            from .params import closest
+
+            near = closest(name, list(workflows))
+            raise ToolError(f"no workflow named '{name}'" + (f"; did you mean {near[0]!r}?" if near else "")
+                            + f" (available: {', '.join(workflows) or 'none'}; see list_workflows)")
+        return workflows[name]
+
+    async def submit(self, workflow: Workflow, params: dict[str, Any]) -> Job:
+        url = await self.manager.choose_engine()
+        client = await self.manager.client(url)
+        try:
+            prompt = await prepare(client, workflow, params, self.object_info.setdefault(url, {}))
+            return await self.manager.submit(prompt, workflow=workflow.name, engine_url=url)
+        except ParameterError as exc:
+            raise ToolError(f"invalid parameters for '{workflow.name}': {exc}") from None
+        except PromptValidationError as exc:
+            raise ToolError(f"the engine rejected '{workflow.name}': {exc}") from None
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
+        wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
+        last = [-1.0]
+
+        async def report(current: Job) -> None:
+            if ctx is not None and current.progress > last[0]:
+                last[0] = current.progress
+                await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
+
+        return await self.manager.wait(job.job_id, wait_s, on_change=report)
+
+    def result(self, job: Job, inline: int = MAX_INLINE_IMAGES) -> ToolResult:
+        """The tool answer for a job: a text line, then (when done) thumbnails and resource links."""
+        meta = job.describe()
+        if job.status == DONE:
+            for entry, saved in zip(meta["files"], job.files):
+                entry["uri"] = f"{RESULT_SCHEME}/{job.job_id}/{saved.filename}"
+            summary = (f"job {job.job_id} done: {len(job.files)} file(s)"
+                       + (" (served from the engine's cache)" if job.from_cache else ""))
+        elif job.status in FINAL_STATES:
+            summary = f"job {job.job_id} {job.status}: {job.error or job.message}"
+        else:
+            summary = (f"job {job.job_id} is {job.status} ({job.progress:.0%}, {job.message}); "
+                       "call job_status or get_result with this job_id later")
+        content: list = [TextContent(type="text", text=summary)]
+        if job.status == DONE:
+            for saved in job.files[:inline]:
+                thumb = thumbnail_png(saved.path)
+                if thumb is not None:
+                    content.append(ImageContent(type="image", data=base64.b64encode(thumb).decode(),
+                                                mime_type="image/png"))
+            for saved in job.files:
+                content.append(ResourceLink(
+                    type="resource_link", uri=f"{RESULT_SCHEME}/{job.job_id}/{saved.filename}", name=saved.filename,
+                    mime_type=mimetypes.guess_type(saved.filename)[0] or "application/octet-stream",
+                    size=saved.bytes, description=f"{saved.width}x{saved.height} sha256 {saved.sha256[:16]}"))
+        return ToolResult(content=content, structured_content=meta)
+
+
+def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | None = None,
+                 workflow_dirs: list[Path] | None = None, default_wait_s: float = 45.0,
+                 run_timeout_s: float = 3600.0, auth: Any = None) -> FastMCP:
+    """Return the FastMCP server. ``default_wait_s`` bounds how long a tool waits before answering with a job id
+    (MCP clients commonly give up near 60 s); ``auth`` is a FastMCP auth provider (the HTTP bearer token)."""
+    engine_urls = engine_urls or default_engines()
+    results_dir = Path(results_dir or Path(tempfile.gettempdir()) / "dgx-pixels-results")
+    bridge = Bridge(engine_urls, results_dir, workflow_dirs or [BUNDLED_DIR], default_wait_s, run_timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: FastMCP):
+        try:
+            yield {"bridge": bridge}
+        finally:
+            await bridge.manager.close()
+
+    mcp = FastMCP("dgx-pixels", lifespan=lifespan, auth=auth, instructions=(
+        "Generate game-ready pixel art with DGX-Pixels workflows on a ComfyUI engine. list_workflows shows each "
+        "workflow's parameters; generate runs one and returns thumbnails plus resource links, or a job_id to "
+        "poll with job_status/get_result when it takes longer than wait_s."))
+    mcp.bridge = bridge  # for tests and the CLI
+
+    @mcp.tool
+    async def list_workflows() -> dict:
+        """List the bundled workflows and their parameters (type, default, bounds, description)."""
+        try:
+            return {"workflows": [w.describe() for w in bridge.workflows().values()]}
+        except ParameterError as exc:
+            raise ToolError(f"a bundled workflow manifest is broken: {exc}") from None
+
+    @mcp.tool
+    async def list_models(folder: str | None = None) -> dict:
+        """List the engine's model folders, or the files of one folder (checkpoints, loras, vae, ...)."""
+        try:
+            client = await bridge.manager.client(bridge.manager.engine_urls[0])
+            if folder is None:
+                return {"folders": await client.models()}
+            return {"folder": folder, "models": await client.models(folder)}
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    @mcp.tool
+    async def generate(params: dict[str, Any] | None = None, workflow: str = "txt2img_basic",
+                       wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+        """Run a bundled workflow with parameters (see list_workflows) and return its images.
+
+        Waits up to wait_s seconds (default 45, at most 600); a longer job answers {job_id, status} to pick up
+        with job_status or get_result.
+        """
+        job = await bridge.submit(bridge.workflow(workflow), params or {})
+        return bridge.result(await bridge.wait(job, wait_s, ctx))
+
+    @mcp.tool
+    async def generate_batch(param_sets: list[dict[str, Any]], workflow: str = "txt2img_basic",
+                             wait_s: float | None = None) -> dict:
+        """Queue one job per parameter set (at most 64) and wait up to wait_s for all; returns each job's state."""
+        if not param_sets or len(param_sets) > 64:
+            raise ToolError("param_sets must hold 1 to 64 parameter sets")
+        chosen = bridge.workflow(workflow)
+        jobs = [await bridge.submit(chosen, params) for params in param_sets]
+
+        finished = await asyncio.gather(*(bridge.wait(job, wait_s, None) for job in jobs))
+        return {"jobs": [job.describe() for job in finished]}
+
+    async def _job(job_id: str) -> Job:
+        try:
+            return await bridge.manager.get(check_job_id(job_id))
+        except (ValueError, JobNotFound) as exc:
+            raise ToolError(str(exc)) from None
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    @mcp.tool
+    async def job_status(job_id: str) -> dict:
+        """Return a job's status (pending, running, done, failed, interrupted, lost) and progress 0..1."""
+        return (await _job(job_id)).describe()
+
+    @mcp.tool
+    async def get_result(job_id: str, wait_s: float = 0.0, ctx: Context | None = None) -> ToolResult:
+        """Return a job's images and files (waiting up to wait_s for it to finish)."""
+        job = await _job(job_id)
+        return bridge.result(await bridge.wait(job, wait_s, ctx))
+
+    @mcp.tool
+    async def cancel_job(job_id: str) -> dict:
+        """Cancel a job: removed from the queue when pending, interrupted when running. Returns its final state."""
+        await _job(job_id)
+        try:
+            return (await bridge.manager.cancel(job_id)).describe()
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    @mcp.resource(RESULT_SCHEME + "/{job_id}/{filename}")
+    async def result_file(job_id: str, filename: str) -> ResourceContent:
+        """A file a job wrote (full size)."""
+        check_job_id(job_id)
+        root = (results_dir / job_id).resolve()
+        path = (root / filename).resolve()
+        if path.parent != root or not path.is_file():
+            raise ValueError(f"job {job_id} has no file {filename!r}")
+        return ResourceContent(path.read_bytes(),
+                               mime_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+    return mcp
+
+
+def bearer_auth(token: str):
+    """Return a FastMCP auth provider that accepts exactly ``Authorization: Bearer <token>``."""
+    from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
+
+    return StaticTokenVerifier(tokens={token: {"client_id": "dgx-pixels-client", "scopes": []}})
+
+
+def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765,
+          token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0) -> None:
+    """Run the server until interrupted. Raises ValueError when HTTP is bound beyond loopback without a token."""
+    if transport == "http" and not is_loopback(host) and not token:
+        raise ValueError(f"binding the MCP server to {host} exposes the engine to the network: pass --token "
+                         "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
+    auth = bearer_auth(token) if (token and transport == "http") else None
+    mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth)
+    if transport == "stdio":
+        mcp.run(transport="stdio", show_banner=False)
+    else:
+        mcp.run(transport="http", host=host, port=port, show_banner=False)

@@ -1,0 +1,90 @@
+"""Palette mapping with dithering: none, ordered Bayer (anchored to the output grid) and Floyd-Steinberg."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .color import rgb_to_oklab
+from .palette import Palette, nearest_palette_index
+
+DITHERS = ("none", "bayer2", "bayer4", "bayer8", "fs")
+
+
+def bayer_matrix(n: int) -> torch.Tensor:
+    """Return the n×n Bayer threshold matrix (n in 2, 4, 8) with values centred on 0 in (-0.5, 0.5)."""
+    if n not in (2, 4, 8):
+        raise ValueError(f"Bayer matrix size must be 2, 4 or 8, got {n}")
+    m = torch.zeros(1, 1, dtype=torch.long)
+    while m.shape[0] < n:
+        m = torch.cat([torch.cat([4 * m, 4 * m + 2], 1), torch.cat([4 * m + 3, 4 * m + 1], 1)], 0)
+    return (m.float() + 0.5) / (n * n) - 0.5
+
+
+def _palette_step(palette_lab: torch.Tensor) -> float:
+    # Typical distance between neighbouring palette colours: how far one dither step should push a colour.
+    if len(palette_lab) < 2:
+        return 0.0
+    d = torch.cdist(palette_lab, palette_lab)
+    d.fill_diagonal_(float("inf"))
+    return float(d.min(1).values.median())
+
+
+def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", strength: float = 1.0) -> torch.Tensor:
+    """Return ``image`` [B,H,W,C] with every opaque pixel set to a colour of ``palette`` (alpha kept).
+
+    Ordered dither depends only on a pixel's position and colour, so static regions never flicker between
+    frames. Raises ValueError on an unknown dither or a strength outside 0..2.
+    """
+    if dither not in DITHERS:
+        raise ValueError(f"dither must be one of {', '.join(DITHERS)}, got {dither!r}")
+    if not 0.0 <= strength <= 2.0:
+        raise ValueError(f"dither strength must be between 0 and 2, got {strength}")
+    rgb = image[..., :3]
+    alpha = image[..., 3] if image.shape[-1] == 4 else None
+    pal_lab = palette.oklab(image.device)
+    pal_rgb = palette.rgb(image.device)
+    lab = rgb_to_oklab(rgb)
+    if dither.startswith("bayer") and strength > 0:
+        n = int(dither[5:])
+        h, w = image.shape[1:3]
+        tile = bayer_matrix(n).to(image.device).repeat((h + n - 1) // n, (w + n - 1) // n)[:h, :w]
+        lab = lab.clone()
+        lab[..., 0] = lab[..., 0] + strength * _palette_step(pal_lab) * tile
+        idx = nearest_palette_index(lab, pal_lab)
+    elif dither == "fs" and strength > 0:
+        idx = _floyd_steinberg(lab, alpha, pal_lab, strength)
+    else:
+        idx = nearest_palette_index(lab, pal_lab)
+    out = pal_rgb[idx]
+    if alpha is None:
+        return out
+    out = torch.where((alpha > 0).unsqueeze(-1), out, torch.zeros_like(out))
+    return torch.cat([out, alpha.unsqueeze(-1)], dim=-1)
+
+
+def _floyd_steinberg(lab: torch.Tensor, alpha: torch.Tensor | None, pal_lab: torch.Tensor,
+                     strength: float) -> torch.Tensor:
+    # Error diffusion is sequential by nature; run it on the CPU in float64, all frames of the batch together.
+    work = lab.detach().double().cpu().numpy().copy()
+    pal = pal_lab.double().cpu().numpy()
+    opaque = np.ones(work.shape[:3], dtype=bool) if alpha is None else (alpha > 0.5).cpu().numpy()
+    b, h, w, _ = work.shape
+    idx = np.zeros((b, h, w), dtype=np.int64)
+    frames = np.arange(b)
+    for y in range(h):
+        # Serpentine: odd rows run right to left so the error does not pile up on one side.
+        xs = range(w) if y % 2 == 0 else range(w - 1, -1, -1)
+        step = 1 if y % 2 == 0 else -1
+        for x in xs:
+            c = work[:, y, x]
+            k = ((c[:, None, :] - pal[None]) ** 2).sum(-1).argmin(1)
+            idx[:, y, x] = k
+            err = (c - pal[k]) * strength
+            err[~opaque[:, y, x]] = 0.0
+            for dx, dy, wt in ((step, 0, 7 / 16), (-step, 1, 3 / 16), (0, 1, 5 / 16), (step, 1, 1 / 16)):
+                nx, ny = x + dx, y + dy
+                if 0 <= nx < w and ny < h:
+                    keep = opaque[:, ny, nx]
+                    work[frames[keep], ny, nx] += err[keep] * wt
+    return torch.from_numpy(idx).to(lab.device)

@@ -1,0 +1,416 @@
+"""True-grid downscaling (five cell modes) and grid recovery for "fake" pixel art."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .color import check_image, rgb_to_oklab
+
+MODES = ("contrast", "kcentroid", "majority", "nearest", "area")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Cell boundaries in source pixels: ``x_bounds`` has width+1 ascending cuts from 0 to W (``y_bounds`` alike).
+
+    ``cell_x``/``cell_y`` are the typical cell sizes and ``offset_x``/``offset_y`` the phase of the cuts.
+    """
+
+    x_bounds: tuple[float, ...]
+    y_bounds: tuple[float, ...]
+    cell_x: float
+    cell_y: float
+    offset_x: float = 0.0
+    offset_y: float = 0.0
+
+    @property
+    def width(self) -> int:
+        return len(self.x_bounds) - 1
+
+    @property
+    def height(self) -> int:
+        return len(self.y_bounds) - 1
+
+
+def uniform_grid(height: int, width: int, out_height: int, out_width: int) -> Grid:
+    """Return the grid that splits a ``height``x``width`` image into exactly ``out_height``x``out_width`` cells.
+
+    Raises ValueError when the output is larger than the image or not positive.
+    """
+    if out_width < 1 or out_height < 1:
+        raise ValueError(f"output size must be at least 1x1, got {out_width}x{out_height}")
+    if out_width > width or out_height > height:
+        raise ValueError(f"output size {out_width}x{out_height} is larger than the {width}x{height} image; "
+                         "pixelizing only shrinks (use an integer upscale node to enlarge)")
+    xs = tuple(i * width / out_width for i in range(out_width + 1))
+    ys = tuple(i * height / out_height for i in range(out_height + 1))
+    return Grid(xs, ys, width / out_width, height / out_height)
+
+
+def grid_from_cell(height: int, width: int, cell_px: float, offset_x: float = 0.0, offset_y: float = 0.0,
+                   cell_px_y: float | None = None) -> Grid:
+    """Return the grid of cells ``cell_px`` wide whose cuts sit at ``offset + k*cell`` (the manual override).
+
+    Slivers under half a cell at either edge join their neighbour. Raises ValueError when the cell is smaller
+    than 1 px or larger than the image.
+    """
+    cell_y = cell_px if cell_px_y is None else cell_px_y
+    for name, cell, side in (("cell", cell_px, width), ("cell (vertical)", cell_y, height)):
+        if not cell >= 1:
+            raise ValueError(f"{name} size must be at least 1 pixel, got {cell}")
+        if cell > side:
+            raise ValueError(f"{name} size {cell} px is larger than the image ({width}x{height}); "
+                             f"use at most {side}")
+    xs = _bounds_from_cuts(_comb(offset_x, cell_px, width), width, cell_px)
+    ys = _bounds_from_cuts(_comb(offset_y, cell_y, height), height, cell_y)
+    return Grid(xs, ys, float(cell_px), float(cell_y), offset_x % cell_px, offset_y % cell_y)
+
+
+def _comb(offset: float, cell: float, length: int) -> list[float]:
+    k0 = math.ceil((0 - offset) / cell)
+    k1 = math.floor((length - offset) / cell)
+    return [offset + k * cell for k in range(k0, k1 + 1)]
+
+
+def _bounds_from_cuts(cuts: list[float], length: int, cell: float) -> tuple[float, ...]:
+    inner = sorted(c for c in cuts if 0 < c < length)
+    kept: list[float] = []
+    for c in inner:
+        if not kept or c - kept[-1] >= 0.5 * cell:
+            kept.append(c)
+    if kept and kept[0] < 0.5 * cell:
+        kept.pop(0)
+    if kept and length - kept[-1] < 0.5 * cell:
+        kept.pop()
+    return (0.0, *kept, float(length))
+
+
+def _sample_index(bounds: tuple[float, ...], length: int, inset: float, device: torch.device) -> tuple[torch.Tensor, int]:
+    b = torch.tensor(bounds, dtype=torch.float64)
+    lo, hi = b[:-1], b[1:]
+    span = hi - lo
+    lo, hi = lo + inset * span, hi - inset * span
+    n = max(1, math.ceil(float((hi - lo).max())))
+    t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    pos = lo[:, None] + t[None, :] * (hi - lo)[:, None]
+    idx = pos.floor().long().clamp(0, length - 1)
+    return idx.reshape(-1).to(device), n
+
+
+def sample_cells(image: torch.Tensor, grid: Grid, inset: float = 0.0) -> torch.Tensor:
+    """Return evenly spaced samples of each grid cell: [B, grid.height, grid.width, N, C].
+
+    ``inset`` (0..0.45) skips that share of each cell's border, which is where blur lives in fake pixel art.
+    """
+    b, h, w, c = image.shape
+    yi, ny = _sample_index(grid.y_bounds, h, inset, image.device)
+    xi, nx = _sample_index(grid.x_bounds, w, inset, image.device)
+    s = image.index_select(1, yi).index_select(2, xi)
+    s = s.reshape(b, grid.height, ny, grid.width, nx, c).permute(0, 1, 3, 2, 4, 5)
+    return s.reshape(b, grid.height, grid.width, ny * nx, c)
+
+
+def _weighted_mean(x: torch.Tensor, wts: torch.Tensor) -> torch.Tensor:
+    total = wts.sum(-1, keepdim=True)
+    return (x * wts.unsqueeze(-1)).sum(-2) / total.clamp(min=1e-8)
+
+
+def reduce_cells(samples: torch.Tensor, mode: str) -> torch.Tensor:
+    """Return one colour per cell [B,h,w,C] from ``samples`` [B,h,w,N,C] by ``mode`` (see MODES).
+
+    Transparent samples never pick the colour; a cell's alpha is its opaque coverage. Raises ValueError on an
+    unknown mode.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    rgb = samples[..., :3]
+    has_alpha = samples.shape[-1] == 4
+    alpha = samples[..., 3] if has_alpha else torch.ones_like(rgb[..., 0])
+    valid = (alpha > 0.5).float()
+    # A cell with no opaque sample still gets a colour (it is zeroed later by its alpha).
+    wts = torch.where(valid.sum(-1, keepdim=True) > 0, valid, torch.ones_like(valid))
+    if mode == "nearest":
+        centre = samples[..., samples.shape[-2] // 2, :]
+        return centre
+    if mode == "area":
+        colour = _weighted_mean(rgb, alpha if has_alpha else wts)
+    elif mode == "majority":
+        colour = _majority(rgb, wts)
+    elif mode == "kcentroid":
+        colour = _kcentroid(rgb, wts)
+    else:
+        colour = _contrast(rgb, wts)
+    if has_alpha:
+        return torch.cat([colour, alpha.mean(-1, keepdim=True)], dim=-1)
+    return colour
+
+
+def _majority(rgb: torch.Tensor, wts: torch.Tensor) -> torch.Tensor:
+    q = (rgb * 31).round().long()
+    codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+    codes = torch.where(wts > 0, codes, torch.full_like(codes, 1 << 15))
+    srt = codes.sort(-1).values
+    n = srt.shape[-1]
+    ar = torch.arange(n, device=rgb.device).expand_as(srt)
+    new_run = torch.ones_like(srt, dtype=torch.bool)
+    new_run[..., 1:] = srt[..., 1:] != srt[..., :-1]
+    start = torch.where(new_run, ar, torch.zeros_like(ar)).cummax(-1).values
+    run = ar - start + 1
+    run = torch.where(srt == (1 << 15), torch.zeros_like(run), run)
+    best = srt.gather(-1, run.argmax(-1, keepdim=True))
+    chosen = (codes == best).float() * wts
+    return _weighted_mean(rgb, chosen)
+
+
+def _kcentroid(rgb: torch.Tensor, wts: torch.Tensor, iterations: int = 4) -> torch.Tensor:
+    lum = rgb_to_oklab(rgb)[..., 0]
+    big = torch.finfo(lum.dtype).max
+    dark = torch.where(wts > 0, lum, torch.full_like(lum, big)).argmin(-1, keepdim=True)
+    light = torch.where(wts > 0, lum, torch.full_like(lum, -big)).argmax(-1, keepdim=True)
+    c0 = rgb.gather(-2, dark.unsqueeze(-1).expand(*dark.shape, 3)).squeeze(-2)
+    c1 = rgb.gather(-2, light.unsqueeze(-1).expand(*light.shape, 3)).squeeze(-2)
+    for _ in range(iterations):
+        d0 = ((rgb - c0.unsqueeze(-2)) ** 2).sum(-1)
+        d1 = ((rgb - c1.unsqueeze(-2)) ** 2).sum(-1)
+        in1 = (d1 < d0).float() * wts
+        in0 = (d1 >= d0).float() * wts
+        c0 = torch.where(in0.sum(-1, keepdim=True) > 0, _weighted_mean(rgb, in0), c0)
+        c1 = torch.where(in1.sum(-1, keepdim=True) > 0, _weighted_mean(rgb, in1), c1)
+    # Ties go to the darker cluster so the result is deterministic.
+    pick1 = (in1.sum(-1) > in0.sum(-1)).unsqueeze(-1)
+    return torch.where(pick1, c1, c0)
+
+
+def _contrast(rgb: torch.Tensor, wts: torch.Tensor) -> torch.Tensor:
+    lum = rgb_to_oklab(rgb)[..., 0]
+    big = 1e4
+    lo = torch.where(wts > 0, lum, torch.full_like(lum, big)).min(-1, keepdim=True).values
+    hi = torch.where(wts > 0, lum, torch.full_like(lum, -big)).max(-1, keepdim=True).values
+    spread = hi - lo
+    total = wts.sum(-1, keepdim=True)
+    dark_half = (lum < lo + 0.5 * spread).float() * wts
+    dark_share = dark_half.sum(-1, keepdim=True) / total
+    # A thin dark minority (an outline, an eye) is the detail area averaging loses: keep it.
+    darkest = (lum <= lo + 0.3 * spread).float() * wts
+    keep_dark = (dark_share > 0) & (dark_share <= 0.4)
+    majority = torch.where(dark_share > 0.5, dark_half, wts - dark_half)
+    flat = spread < 0.06
+    choice = torch.where(flat, wts, torch.where(keep_dark, darkest, majority))
+    return _weighted_mean(rgb, choice)
+
+
+def downscale(image: torch.Tensor, width: int, height: int, mode: str = "contrast") -> torch.Tensor:
+    """Return ``image`` [B,H,W,C] reduced to exactly [B,height,width,C], one value per cell chosen by ``mode``.
+
+    Raises ValueError for a bad image, an unknown mode or a size larger than the image.
+    """
+    image = check_image(image)
+    grid = uniform_grid(image.shape[1], image.shape[2], height, width)
+    return resample_grid(image, grid, mode)
+
+
+def resample_grid(image: torch.Tensor, grid: Grid, mode: str = "contrast", inset: float = 0.0) -> torch.Tensor:
+    """Return [B, grid.height, grid.width, C]: one value per cell of ``grid`` chosen by ``mode``.
+
+    Raises ValueError on an unknown mode.
+    """
+    if mode == "nearest":
+        return reduce_cells(sample_cells(image, grid, inset=0.4999), mode)
+    return reduce_cells(sample_cells(image, grid, inset=inset), mode)
+
+
+def size_from_cell(height: int, width: int, cell_px: float) -> tuple[int, int]:
+    """Return (out_height, out_width) for cells of ``cell_px``; raise ValueError when the cell exceeds the image."""
+    if not cell_px >= 1:
+        raise ValueError(f"cell size must be at least 1 pixel, got {cell_px}")
+    if cell_px > min(height, width):
+        raise ValueError(f"cell size {cell_px} px is larger than the {width}x{height} image; "
+                         f"use at most {min(height, width)}")
+    return max(1, round(height / cell_px)), max(1, round(width / cell_px))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grid recovery
+
+def _edge_profiles(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    rgb = image[..., :3]
+    if image.shape[-1] == 4:
+        rgb = torch.cat([rgb * image[..., 3:], image[..., 3:]], dim=-1)
+    ex = (rgb[:, :, 1:] - rgb[:, :, :-1]).abs().sum(-1).mean((0, 1))
+    ey = (rgb[:, 1:] - rgb[:, :-1]).abs().sum(-1).mean((0, 2))
+    return ex.double().cpu(), ey.double().cpu()
+
+
+def _clean(e: torch.Tensor) -> torch.Tensor:
+    # Noise and JPEG ringing give every gap a little energy; real cell edges stand well above the median.
+    return (e - e.median()).clamp(min=0)
+
+
+def _coherence(e: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
+    out = torch.empty(len(freqs), dtype=torch.complex128)
+    for s in range(0, len(freqs), 2048):
+        ang = -2 * math.pi * freqs[s:s + 2048, None] * pos[None, :]
+        out[s:s + 2048] = torch.complex(torch.cos(ang) @ e, torch.sin(ang) @ e)
+    return out
+
+
+def _fit_comb(e: torch.Tensor, period: float, phase: float, length: int) -> tuple[float, float, list[float]]:
+    pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
+    cuts: list[float] = []
+    for _ in range(3):
+        k = torch.arange(math.ceil(-phase / period), math.floor((length - phase) / period) + 1, dtype=torch.float64)
+        if len(k) < 2:
+            break
+        teeth = phase + k * period
+        win = max(0.35 * period, 0.75)
+        near = ((pos[None, :] - teeth[:, None]).abs() <= win).double() * e[None, :]
+        energy = near.sum(1)
+        centroid = torch.where(energy > 0, (near * pos).sum(1) / energy.clamp(min=1e-12), teeth)
+        if int((energy > 0).sum()) < 2:
+            break
+        w = energy / energy.sum()
+        km, cm = (w * k).sum(), (w * centroid).sum()
+        var = (w * (k - km) ** 2).sum()
+        if var <= 0:
+            break
+        period = float((w * (k - km) * (centroid - cm)).sum() / var)
+        phase = float(cm - period * km)
+        if period < 1:
+            break
+        cuts = [float(c) for c in centroid]
+        strong = energy > 0.3 * energy[energy > 0].mean()
+        cuts = [float(c) if bool(s) else float(t) for c, t, s in zip(centroid, teeth, strong)]
+    return period, phase, cuts
+
+
+def _rows_for_axis(image: torch.Tensor, axis: int) -> torch.Tensor:
+    x = image if axis == 2 else image.transpose(1, 2)
+    # A spread of 64 lines tells the candidate grids apart as well as all of them, at a fraction of the cost.
+    if x.shape[1] > 64:
+        x = x.index_select(1, torch.linspace(0, x.shape[1] - 1, 64).round().long().to(x.device))
+    return x.contiguous()
+
+
+def _interior_error(x: torch.Tensor, bounds: tuple[float, ...]) -> float:
+    # Mean distance of each cell's inner half to that inner half's mean. Blur lives at cell borders and is left
+    # out; a cut through real content (a wrong period or phase) is not. Oversampled grids score no better.
+    length = x.shape[2]
+    b = torch.tensor(bounds, dtype=torch.float64)
+    centre = torch.arange(length, dtype=torch.float64) + 0.5
+    owner = torch.bucketize(centre, b[1:-1])
+    rel = (centre - b[owner]) / (b[owner + 1] - b[owner])
+    inner = (rel >= 0.25) & (rel <= 0.75)
+    if not bool(inner.any()):
+        return float("inf")
+    o = owner[inner].to(x.device)
+    cols = x[:, :, inner.to(x.device)]
+    n = len(bounds) - 1
+    sums = torch.zeros(*x.shape[:2], n, x.shape[3], dtype=x.dtype, device=x.device).index_add_(2, o, cols)
+    counts = torch.bincount(o, minlength=n).to(x.dtype)
+    # Leave-one-out: a pixel is compared with the rest of its cell, so one-pixel interiors prove nothing.
+    c = counts[o]
+    usable = c >= 2
+    if not bool(usable.any()):
+        return float("inf")
+    rest = (sums[:, :, o] - cols) / (c - 1).clamp(min=1)[None, :, None]
+    return float((cols - rest).abs()[:, :, usable].mean())
+
+
+def _occupancy(e: torch.Tensor, bounds: tuple[float, ...], period: float) -> float:
+    # Share of the grid's cuts that sit on a real edge. A harmonic (half or third of the true cell) puts cuts
+    # in the middle of cells, where there never is an edge.
+    cuts = torch.tensor(bounds[1:-1], dtype=torch.float64)
+    if len(cuts) == 0:
+        return 0.0
+    pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
+    near = (pos[None, :] - cuts[:, None]).abs() <= max(0.15 * period, 0.5)
+    energy = torch.where(near, e[None, :], torch.zeros_like(near, dtype=e.dtype)).max(1).values
+    strong = e[e > 0]
+    if len(strong) == 0:
+        return 0.0
+    return float((energy > 0.25 * torch.quantile(strong, 0.9)).double().mean())
+
+
+def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: float, max_cell: float,
+                  drift: float) -> tuple[tuple[float, ...], float, float]:
+    length = image.shape[axis]
+    rows = _rows_for_axis(image, axis)
+    e = _clean(e)
+    if float(e.sum()) <= 0:
+        return (0.0, float(length)), float(length), 0.0
+    freqs = torch.arange(1 / max_cell, 1 / min_cell, 0.2 / length, dtype=torch.float64)
+    spectrum = _coherence(e, freqs)
+    mag = spectrum.abs()
+    is_peak = (mag[1:-1] >= mag[:-2]) & (mag[1:-1] >= mag[2:])
+    idx = torch.nonzero(is_peak).flatten() + 1
+    peaks = idx[mag[idx].argsort(descending=True)[:5]].tolist()
+    candidates: list[tuple[float, tuple[float, ...], float, float, float]] = []
+    seen: set[int] = set()
+    fitted: set[tuple[float, float]] = set()
+    for i in peaks:
+        for m in range(1, 5):
+            period = m / float(freqs[i])
+            if not min_cell <= period <= max_cell or round(period * 20) in seen:
+                continue
+            seen.add(round(period * 20))
+            s = (e * torch.exp(torch.complex(torch.zeros_like(e), -2 * math.pi / period *
+                                             torch.arange(1, len(e) + 1, dtype=torch.float64)))).sum()
+            phase = (-math.atan2(float(s.imag), float(s.real)) / (2 * math.pi) * period) % period
+            period, phase, cuts = _fit_comb(e, period, phase, length)
+            if not min_cell * 0.9 <= period <= max_cell * 1.1:
+                continue
+            key = (round(period, 2), round(phase % period, 1))
+            if key in fitted:
+                continue
+            fitted.add(key)
+            teeth = _comb(phase, period, length)
+            snapped = cuts if len(cuts) == len(teeth) else teeth
+            final = [c if abs(c - t) <= drift * period else t for c, t in zip(snapped, teeth)]
+            bounds = _bounds_from_cuts(final, length, period)
+            err = _interior_error(rows, bounds)
+            candidates.append((period, bounds, phase % period, err, _occupancy(e, bounds, period)))
+    if not candidates:
+        return (0.0, float(length)), float(length), 0.0
+    best = min(c[3] for c in candidates)
+    # Among grids whose cells are about as flat inside as the flattest (which rules out cells too big or out of
+    # phase), the one whose cuts most often land on real edges (which rules out harmonics that oversample).
+    ok = [c for c in candidates if c[3] <= best * 1.3 + 0.002]
+    period, bounds, phase, _, _ = max(ok, key=lambda c: (round(c[4], 2), -c[3]))
+    return bounds, period, phase
+
+
+def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: float | None = None,
+                drift: float = 0.25) -> Grid:
+    """Return the pixel grid of fake pixel art ``image`` (one grid for the whole batch, like animation frames).
+
+    Cells may be non-integer; cuts may drift by up to ``drift`` of a cell. Raises ValueError for a bad image or
+    bounds that leave no cell size to test.
+    """
+    image = check_image(image)
+    h, w = image.shape[1:3]
+    if max_cell_px is None:
+        max_cell_px = max(min_cell_px + 1, min(h, w) / 4)
+    if not 1 <= min_cell_px < max_cell_px:
+        raise ValueError(f"min_cell_px ({min_cell_px}) must be at least 1 and below max_cell_px ({max_cell_px})")
+    if not 0 <= drift <= 0.5:
+        raise ValueError(f"drift must be between 0 and 0.5 of a cell, got {drift}")
+    ex, ey = _edge_profiles(image)
+    xb, cx, ox = _recover_axis(image, ex, 2, min_cell_px, max_cell_px, drift)
+    yb, cy, oy = _recover_axis(image, ey, 1, min_cell_px, max_cell_px, drift)
+    return Grid(xb, yb, cx, cy, ox, oy)
+
+
+def recover_pixels(image: torch.Tensor, grid: Grid | None = None, mode: str = "majority",
+                   inset: float = 0.2) -> tuple[torch.Tensor, Grid]:
+    """Return (native-size image [B,grid.height,grid.width,C], grid) for fake pixel art.
+
+    ``grid`` overrides detection. Cells are sampled away from their blurred borders. Raises ValueError for a
+    bad image or mode.
+    """
+    image = check_image(image)
+    grid = detect_grid(image) if grid is None else grid
+    return resample_grid(image, grid, mode, inset=inset), grid

@@ -1,0 +1,362 @@
+"""The bridge and the engine client against the real engine: the FastMCP tools in memory, the official `mcp` SDK
+over stdio and HTTP, validation errors, node failures, interrupts, a dropped WebSocket, and many concurrent jobs.
+
+Prompts without a model (EmptyImage → UpscaleInteger → SaveImage) keep most of this cheap on CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+
+from dgx_pixels.mcp_bridge.client import (
+    EngineClient,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    JobLost,
+    PromptValidationError,
+    least_loaded,
+)
+from dgx_pixels.mcp_bridge.jobs import JobManager
+from dgx_pixels.mcp_bridge.server import build_server
+from prompt_graph import Graph
+
+pytestmark = pytest.mark.engine
+SMALL = {"width": 64, "height": 64, "steps": 2}
+
+
+def solid_prompt(color: int, size: int = 16, factor: int = 2, prefix: str = "bridge/solid") -> dict:
+    g = Graph()
+    image = g.node("EmptyImage", width=size, height=size, batch_size=1, color=color)
+    scaled = g.node("DGXPixels.UpscaleInteger", image=image.out(), factor=factor)
+    g.node("SaveImage", images=scaled.out(0), filename_prefix=prefix)
+    return g.prompt
+
+
+def slow_prompt(checkpoint: str, steps: int = 60, seed: int | None = None) -> dict:
+    from dgx_pixels.mcp_bridge.params import find_workflow
+
+    return find_workflow("txt2img_basic").apply({"checkpoint": checkpoint, "steps": steps, "width": 128,
+                                                  "height": 128, "seed": seed or uuid.uuid4().int % 10**9})
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+# the client -------------------------------------------------------------------------------------------------
+
+
+def test_client_maps_400_and_node_failure_and_recognises_cache(engine):
+    async def go():
+        async with EngineClient(engine.url) as client:
+            bad = solid_prompt(1)
+            bad["1"]["inputs"]["width"] = 0
+            with pytest.raises(PromptValidationError) as caught:
+                await client.run(bad, timeout_s=60)
+            assert "node 1 (EmptyImage) input 'width'" in str(caught.value)
+
+            g = Graph()
+            image = g.node("EmptyImage", width=8, height=8, batch_size=1, color=uuid.uuid4().int % 2**24)
+            mask = g.node("ImageToMask", image=image.out(), channel="alpha")  # RGB has no alpha: IndexError
+            g.node("SaveImage", images=g.node("MaskToImage", mask=mask.out()).out(), filename_prefix="bridge/f")
+            with pytest.raises(ExecutionFailed) as failed:
+                await client.run(g.prompt, timeout_s=60)
+            assert failed.value.node_id == "2" and failed.value.node_type == "ImageToMask"
+            assert await client.job_state(failed.value.prompt_id) == "failed"
+
+            prompt = solid_prompt(uuid.uuid4().int % 2**24)
+            first = await client.run(prompt, timeout_s=60)
+            again = await client.run(prompt, timeout_s=60)
+            assert not first.from_cache and again.from_cache
+            assert "checkpoints" in await client.models()
+            assert await client.job_state(str(uuid.uuid4())) == "unknown"
+            with pytest.raises(JobLost):
+                await client.wait(str(uuid.uuid4()), timeout_s=10)
+            assert await least_loaded(["http://127.0.0.1:9", engine.url]) == engine.url
+
+    run(go())
+
+
+class CuttableProxy:
+    """A TCP proxy to the engine whose connections can be cut: a real dropped WebSocket, not a simulated one."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader, writer):
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
+def test_dropped_websocket_mid_job_reconnects_and_finishes(engine, tiny_checkpoint):
+    port = int(engine.url.rsplit(":", 1)[1])
+
+    async def go():
+        proxy = CuttableProxy(port)
+        proxy_port = await proxy.start()
+        seen = []
+
+        async def progress(fraction, message):
+            seen.append(fraction)
+            if len(seen) == 3:
+                proxy.cut()
+
+        try:
+            async with EngineClient(f"http://127.0.0.1:{proxy_port}", poll_interval_s=1.0) as client:
+                result = await client.run(slow_prompt(tiny_checkpoint, steps=6), timeout_s=120,
+                                          on_progress=progress)
+        finally:
+            proxy.close()
+        assert len(result.files()) == 1
+        assert seen == sorted(seen) and seen[-1] == 1.0
+
+    run(go())
+
+
+def test_interrupt_and_queue_delete(engine, tiny_checkpoint):
+    async def go():
+        async with EngineClient(engine.url) as client:
+            running = await client.submit(slow_prompt(tiny_checkpoint, steps=150))
+            waiting = await client.submit(solid_prompt(uuid.uuid4().int % 2**24))
+            started = asyncio.Event()
+
+            def progress(fraction, message):
+                if "step" in message:
+                    started.set()
+
+            follow = asyncio.ensure_future(client.wait(running.prompt_id, timeout_s=120, on_progress=progress,
+                                                       client_id=running.client_id, ws=running.ws))
+            await asyncio.wait_for(started.wait(), 120)
+            assert await client.cancel(waiting.prompt_id) == "pending"
+            await waiting.ws.close()
+            assert await client.cancel(running.prompt_id) == "running"
+            with pytest.raises(ExecutionInterrupted):
+                await follow
+            assert await client.job_state(waiting.prompt_id) == "unknown"
+
+    run(go())
+
+
+def test_fifty_concurrent_jobs_none_lost(engine):
+    async def go(tmp):
+        manager = JobManager([engine.url], tmp)
+        try:
+            colors = [(uuid.uuid4().int % 2**24) for _ in range(50)]
+            jobs = await asyncio.gather(*(manager.submit(solid_prompt(c, size=8)) for c in colors))
+            finished = await asyncio.gather(*(manager.wait(job.job_id, 120) for job in jobs))
+        finally:
+            await manager.close()
+        assert [job.status for job in finished] == ["done"] * 50
+        assert len({job.files[0].sha256 for job in finished}) == 50
+        assert all(job.files[0].width == 16 for job in finished)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run(go(tmp))
+
+
+# the MCP server, in memory ----------------------------------------------------------------------------------
+
+
+def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
+    mcp = build_server([engine.url], results_dir=tmp_path)
+
+    async def go():
+        async with Client(mcp) as client:
+            names = {tool.name for tool in await client.list_tools()}
+            assert {"list_workflows", "list_models", "generate", "job_status", "cancel_job", "get_result"} <= names
+            flows = (await client.call_tool("list_workflows", {})).structured_content["workflows"]
+            assert flows[0]["name"] == "txt2img_basic" and "seed" in flows[0]["params"]
+            models = (await client.call_tool("list_models", {"folder": "checkpoints"})).structured_content
+            assert tiny_checkpoint in models["models"]
+
+            progress = []
+
+            async def on_progress(value, total, message):
+                progress.append(value)
+
+            result = await client.call_tool("generate", {"params": {**SMALL, "seed": 11, "upscale": 2}},
+                                            progress_handler=on_progress)
+            meta = result.structured_content
+            assert meta["status"] == "done" and meta["files"][0]["width"] == 128
+            kinds = [block.type for block in result.content]
+            assert kinds[:3] == ["text", "image", "resource_link"]
+            assert progress and progress == sorted(progress) and progress[-1] == 100
+            contents = await client.read_resource(meta["files"][0]["uri"])
+            assert len(contents[0].blob) > 0 or contents[0].blob
+
+            for bad in ["dgx-pixels://results/../secret/x.png",
+                        f"dgx-pixels://results/{meta['job_id']}/..%2F..%2Fetc",
+                        "dgx-pixels://results/not-a-job/x.png"]:
+                with pytest.raises(Exception):
+                    await client.read_resource(bad)
+
+            with pytest.raises(ToolError, match="did you mean 'euler'"):
+                await client.call_tool("generate", {"params": {"sampler": "eulr"}})
+            with pytest.raises(ToolError, match="dgx-pixels-tiny-sd15"):
+                await client.call_tool("generate", {"params": {"checkpoint": "tiny.safetensors"}})
+            with pytest.raises(ToolError, match="not a job id"):
+                await client.call_tool("job_status", {"job_id": "../../etc/passwd"})
+
+            # A long job answers with its id after the bounded wait, and is picked up later.
+            pending = (await client.call_tool("generate", {"params": {**SMALL, "steps": 3, "seed": 12},
+                                                           "wait_s": 0})).structured_content
+            assert pending["status"] in ("pending", "running") and pending["job_id"]
+            done = (await client.call_tool("get_result", {"job_id": pending["job_id"], "wait_s": 120}))
+            assert done.structured_content["status"] == "done"
+
+            slow = (await client.call_tool("generate", {"params": {**SMALL, "steps": 150, "seed": 13},
+                                                        "wait_s": 0})).structured_content
+            for _ in range(200):
+                status = (await client.call_tool("job_status", {"job_id": slow["job_id"]})).structured_content
+                if status["status"] == "running":
+                    break
+                await asyncio.sleep(0.1)
+            cancelled = (await client.call_tool("cancel_job", {"job_id": slow["job_id"]})).structured_content
+            assert cancelled["status"] == "interrupted"
+
+    run(go())
+
+
+# the official mcp SDK over stdio and HTTP -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def dgx_pixels_command() -> list[str]:
+    return [sys.executable, "-m", "dgx_pixels.mcp_bridge.cli"]
+
+
+async def exercise_sdk_session(session, engine_url: str) -> None:
+    from mcp_types import ImageContent
+
+    await session.initialize()
+    tools = {tool.name for tool in (await session.list_tools()).tools}
+    assert "generate" in tools
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append(value)
+
+    result = await session.call_tool("generate", {"params": {**SMALL, "seed": 21}}, progress_callback=on_progress)
+    assert not result.is_error, result
+    assert result.structured_content["status"] == "done"
+    assert any(isinstance(block, ImageContent) for block in result.content)
+    assert progress == sorted(progress)
+    bad = await session.call_tool("generate", {"params": {"width": 7}})
+    assert bad.is_error and "below its minimum" in bad.content[0].text
+
+
+def test_official_mcp_client_over_stdio(engine, tmp_path):
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=dgx_pixels_command()[0],
+                                   args=dgx_pixels_command()[1:] + ["mcp", "--transport", "stdio", "--engine",
+                                                                    engine.url, "--results", str(tmp_path)],
+                                   env={**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"})
+
+    async def go():
+        with open(tmp_path / "stderr.log", "w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await exercise_sdk_session(session, engine.url)
+
+    run(go())
+
+
+def test_official_mcp_client_over_http_with_token(engine, tmp_path):
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    port = free_port()
+    server = subprocess.Popen(dgx_pixels_command() + ["mcp", "--transport", "http", "--port", str(port), "--token",
+                                                      "s3cret", "--engine", engine.url, "--results", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    async def go():
+        async with httpx2.AsyncClient() as plain:
+            for _ in range(150):
+                try:
+                    response = await plain.post(url, json={})
+                    break
+                except httpx2.TransportError:
+                    await asyncio.sleep(0.1)
+            assert response.status_code == 401, "a request without the token must be refused"
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=120) as authed:
+            async with streamable_http_client(url, http_client=authed) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await exercise_sdk_session(session, engine.url)
+
+    try:
+        run(go())
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# the CLI ----------------------------------------------------------------------------------------------------
+
+
+def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path):
+    def cli(*args):
+        return subprocess.run(dgx_pixels_command() + list(args) + ["--engine", engine.url], capture_output=True,
+                              text=True, timeout=120)
+
+    done = cli("submit", "txt2img_basic", "--set", "width=64", "--set", "height=64", "--set", "steps=1",
+               "--set", "seed=31", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.split()[1]
+    assert list(tmp_path.glob("*.png"))
+    assert cli("status", job_id).returncode == 0
+    invalid = cli("submit", "txt2img_basic", "--set", "sampler=eulr")
+    assert invalid.returncode == 2 and "did you mean 'euler'" in invalid.stderr
+    assert cli("status", str(uuid.uuid4())).returncode == 6
+    queued = cli("submit", "txt2img_basic", "--set", "steps=150", "--set", f"seed={uuid.uuid4().int % 10**9}",
+                 "--no-wait")
+    assert queued.returncode == 4
+    slow_id = queued.stdout.split()[1]
+    assert cli("cancel", slow_id).returncode == 5
+    unreachable = subprocess.run(dgx_pixels_command() + ["status", job_id, "--engine", "http://127.0.0.1:9"],
+                                 capture_output=True, text=True, timeout=60)
+    assert unreachable.returncode == 3

@@ -1,0 +1,42 @@
+"""Server pieces that need no engine: loopback detection, the token rule, job ids as paths, thumbnails."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from dgx_pixels.mcp_bridge.jobs import check_job_id
+from dgx_pixels.mcp_bridge.server import is_loopback, serve, thumbnail_png
+
+
+def test_loopback_hosts():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+
+
+def test_http_beyond_loopback_needs_a_token():
+    with pytest.raises(ValueError, match="--token"):
+        serve(["http://127.0.0.1:1"], transport="http", host="0.0.0.0", port=1)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "..", "a/b", "", "05182DF8-3F18-48EC-A555-99BC06BE2C90",
+                                 "05182df8-3f18-48ec-a555-99bc06be2c90/../x"])
+def test_job_ids_that_could_escape_the_results_folder_are_refused(bad):
+    with pytest.raises(ValueError):
+        check_job_id(bad)
+    assert check_job_id("05182df8-3f18-48ec-a555-99bc06be2c90")
+
+
+def test_thumbnails_scale_pixel_art_with_nearest_neighbour(tmp_path):
+    import io
+
+    small = Image.new("RGB", (16, 8), (0, 0, 0))
+    small.putpixel((3, 2), (255, 0, 0))
+    small.save(tmp_path / "s.png")
+    thumb = Image.open(io.BytesIO(thumbnail_png(tmp_path / "s.png", 256)))
+    assert thumb.size == (256, 128)
+    assert {c for _, c in thumb.convert("RGB").getcolors()} == {(0, 0, 0), (255, 0, 0)}, "no blended colours"
+    Image.new("RGB", (1024, 512)).save(tmp_path / "b.png")
+    assert Image.open(io.BytesIO(thumbnail_png(tmp_path / "b.png", 256))).size == (256, 128)
+    (tmp_path / "x.json").write_text("{}")
+    assert thumbnail_png(tmp_path / "x.json") is None
