@@ -2,9 +2,9 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import lora, scale
+from . import lora, scale, tiling, sheets
 
-NODE_MODULES = [scale, lora]
+NODE_MODULES = [scale, lora, tiling, sheets]
 
 
 class DGXPixelsExtension(ComfyExtension):

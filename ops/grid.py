@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .alpha import zero_transparent
 from .color import check_image, rgb_to_oklab
 
 MODES = ("contrast", "kcentroid", "majority", "nearest", "area")
@@ -217,9 +218,9 @@ def resample_grid(image: torch.Tensor, grid: Grid, mode: str = "contrast", inset
 
     Raises ValueError on an unknown mode.
     """
-    if mode == "nearest":
-        return reduce_cells(sample_cells(image, grid, inset=0.4999), mode)
-    return reduce_cells(sample_cells(image, grid, inset=inset), mode)
+    # Nearest takes the one sample at each cell's centre.
+    samples = sample_cells(image, grid, inset=0.4999 if mode == "nearest" else inset)
+    return zero_transparent(reduce_cells(samples, mode))
 
 
 def size_from_cell(height: int, width: int, cell_px: float) -> tuple[int, int]:

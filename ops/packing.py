@@ -184,9 +184,7 @@ def _methods(n: int) -> list[str]:
     # Global choice is the best heuristic but O(n²) per bin; big inputs only get the fast sorted orders.
     if n <= GLOBAL_CHOICE_MAX_RECTS:
         return [GLOBAL_CHOICE, *SORT_ORDERS]
-    if n <= 4 * GLOBAL_CHOICE_MAX_RECTS:
-        return list(SORT_ORDERS[:3])
-    return list(SORT_ORDERS[:2])
+    return ["area", "max_side"]
 
 
 def _try_fit(sizes: np.ndarray, bin_w: int, bin_h: int, methods: Sequence[str]):
@@ -217,7 +215,7 @@ def _search_single_bin(sizes: np.ndarray, padding: int, max_size: int, power_of_
             w *= 2
     else:
         root = math.sqrt(area)
-        factors = (1.0, 1.15, 0.9, 1.35) if n > GLOBAL_CHOICE_MAX_RECTS else (1.0, 1.1, 0.9, 1.25, 1.5, 0.8)
+        factors = (1.0, 1.2) if n > GLOBAL_CHOICE_MAX_RECTS else (1.0, 1.1, 0.9, 1.25, 1.5, 0.8)
         widths = list(dict.fromkeys(max(min_w, min(max_size, int(math.ceil(root * f)))) for f in factors))
         single_row = int(grown[:, 0].sum()) - padding
         if n <= 16 and single_row <= max_size:
@@ -261,7 +259,7 @@ def _search_single_bin(sizes: np.ndarray, padding: int, max_size: int, power_of_
         heights = heights_for(width)
         if not heights or (best is not None and width * heights[0] >= best[0] * best[1]):
             continue
-        found = fit_height(width, heights, methods[-1:] if methods[0] == GLOBAL_CHOICE else methods[:1])
+        found = fit_height(width, heights, ["area"])
         if found is None:
             found = fit_height(width, heights[-1:], methods)
             if found is None:

@@ -210,7 +210,7 @@ def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
             async def on_progress(value, total, message):
                 progress.append(value)
 
-            result = await client.call_tool("generate", {"params": {**SMALL, "seed": 11, "upscale": 2}},
+            result = await client.call_tool("generate", {"params": {**SMALL, "seed": 11, "upscale": 2}, "wait_s": 300},
                                             progress_handler=on_progress)
             meta = result.structured_content
             assert meta["status"] == "done" and meta["files"][0]["width"] == 128
@@ -277,7 +277,8 @@ async def exercise_sdk_session(session, engine_url: str) -> None:
     async def on_progress(value, total, message):
         progress.append(value)
 
-    result = await session.call_tool("generate", {"params": {**SMALL, "seed": 21}}, progress_callback=on_progress)
+    result = await session.call_tool("generate", {"params": {**SMALL, "seed": 21}, "wait_s": 300},
+                                     progress_callback=on_progress)
     assert not result.is_error, result
     assert result.structured_content["status"] == "done"
     assert any(isinstance(block, ImageContent) for block in result.content)

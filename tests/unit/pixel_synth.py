@@ -45,14 +45,17 @@ def fake_pixel_art(rng: np.random.Generator, sprite: np.ndarray, factor: float, 
     return arr
 
 
-def synthetic_set(seed: int, count: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Return ``count`` (fake image, true sprite, factor) triples with factors 3-16 and random offsets."""
+def synthetic_set(seed: int, count: int, max_native: int = 40,
+                  max_factor: float = 16.0) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Return ``count`` (fake image, true sprite, factor) triples with factors 3-``max_factor`` and random offsets."""
     rng = np.random.default_rng(seed)
     items = []
     for _ in range(count):
-        w, h = int(rng.integers(12, 40)), int(rng.integers(12, 40))
+        w, h = int(rng.integers(12, max_native)), int(rng.integers(12, max_native))
         sprite = make_sprite(rng, w, h)
-        factor = float(rng.uniform(3.0, 16.0))
-        offset = (float(rng.uniform(0, factor)), float(rng.uniform(0, factor)))
+        factor = float(rng.uniform(3.0, max_factor))
+        # A phase of up to half a cell either way: all that an offset can mean modulo one cell, and it keeps
+        # the true column count unambiguous (edge columns are between half and one and a half cells wide).
+        offset = (float(rng.uniform(-factor / 2, factor / 2)), float(rng.uniform(-factor / 2, factor / 2)))
         items.append((fake_pixel_art(rng, sprite, factor, offset), sprite, factor))
     return items

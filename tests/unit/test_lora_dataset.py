@@ -91,3 +91,42 @@ def test_bad_options(tmp_path, field, value):
     setattr(config, field, value)
     with pytest.raises(TrainError):
         config.validate()
+
+
+def _folder_with_sprite(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    sprite().save(data / "a.png")
+    return data
+
+
+def test_truncated_base_and_too_little_memory_fail_before_any_write(tmp_path):
+    from safetensors.torch import save_file
+
+    from dgx_pixels.lora.train import LoraTrainer
+
+    data = _folder_with_sprite(tmp_path)
+    base = tmp_path / "base.safetensors"
+    save_file({"w": torch.zeros(1000)}, str(base))
+    base.write_bytes(base.read_bytes()[:-100])
+    out = tmp_path / "out" / "lora.safetensors"
+    config = TrainConfig(data=data, base=str(base), out=out, engine_dir=tmp_path, cpu=True)
+    with pytest.raises(TrainError, match="truncated"):
+        LoraTrainer(config).check_inputs()
+    save_file({"w": torch.zeros(1000)}, str(base))
+    config.batch, config.resolution = 100_000, 1024
+    with pytest.raises(InsufficientMemoryError, match="lower --batch"):
+        LoraTrainer(config).check_inputs()
+    with pytest.raises(TrainError, match="not found"):
+        LoraTrainer(TrainConfig(data=data, base="missing.safetensors", out=out, engine_dir=tmp_path)).check_inputs()
+    assert not out.exists()
+
+
+def test_cli_reports_an_empty_folder(tmp_path, capsys):
+    from dgx_pixels.mcp_bridge.cli import main
+
+    (tmp_path / "empty").mkdir()
+    code = main(["train-lora", "--data", str(tmp_path / "empty"), "--base", "x.safetensors", "--out",
+                 str(tmp_path / "o.safetensors")])
+    assert code == 2
+    assert "has no images" in capsys.readouterr().err

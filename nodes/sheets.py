@@ -1,0 +1,142 @@
+"""Nodes that pack frames into sprite sheets and export them into a Bevy project."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from comfy_api.latest import io, ui
+
+from ..ops.bevy_export import CATEGORIES, export_to_bevy
+from ..ops.sheet import DIRECTIONS, AnimationTag, SheetOptions, build_sheet, combine_sheets, durations_from_fps, sheet_summary
+
+SpriteSheetType = io.Custom("DGX_SPRITE_SHEET")
+
+
+def _layout_inputs() -> list:
+    return [
+        io.Combo.Input("layout", options=["pack", "grid"], default="pack",
+                       tooltip="pack: MaxRects, smallest atlas, trimmed frames. grid: equal cells (Bevy from_grid)."),
+        io.Int.Input("columns", default=0, min=0, max=256, tooltip="Grid columns (0 = automatic). Ignored when packing."),
+        io.Int.Input("padding", default=1, min=0, max=64, tooltip="Transparent pixels between frames."),
+        io.Int.Input("extrude", default=1, min=0, max=16,
+                     tooltip="Repeat each frame's border pixels this many times outward, against texture bleeding."),
+        io.Boolean.Input("trim", default=True, tooltip="Cut transparent borders (offsets are recorded). Packing only."),
+        io.Boolean.Input("merge_duplicates", default=True, tooltip="Store identical frames once in the atlas."),
+        io.Int.Input("max_size", default=2048, min=16, max=4096, tooltip="Largest atlas side in pixels."),
+        io.Boolean.Input("power_of_two", default=False, tooltip="Round the packed atlas sides up to powers of two."),
+    ]
+
+
+def _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two) -> SheetOptions:
+    return SheetOptions(
+        layout=layout, columns=columns, padding=padding, extrude=extrude, trim=trim,
+        merge_duplicates=merge_duplicates, max_size=max_size, power_of_two=power_of_two,
+    )
+
+
+def _outputs(sheet) -> io.NodeOutput:
+    page = torch.from_numpy(sheet.pages[0].astype(np.float32) / 255.0)
+    return io.NodeOutput(page[None, :, :, :3].contiguous(), page[None, :, :, 3].contiguous(), sheet,
+                         ui=ui.PreviewText(sheet_summary(sheet)))
+
+
+class SpriteSheet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DGXPixels.SpriteSheet",
+            display_name="Sprite Sheet",
+            category="DGX-Pixels/sheets",
+            description="Packs an IMAGE batch (one animation) into an atlas with tags, durations and pivots.",
+            inputs=[
+                io.Image.Input("frames", tooltip="The animation's frames as one batch, in playback order."),
+                io.String.Input("animation", default="idle", tooltip="Name of the animation tag (e.g. idle, walk)."),
+                io.Float.Input("fps", default=10.0, min=0.1, max=120.0, step=0.1, tooltip="Playback speed; each frame lasts 1000/fps ms."),
+                io.Combo.Input("direction", options=list(DIRECTIONS), default="forward", tooltip="Aseprite tag direction."),
+                io.Int.Input("repeat", default=0, min=0, max=1000, tooltip="How many times to play (0 = loop forever)."),
+                io.Float.Input("pivot_x", default=0.5, min=-1.0, max=2.0, step=0.01, tooltip="Pivot x in the frame (0 left, 1 right)."),
+                io.Float.Input("pivot_y", default=1.0, min=-1.0, max=2.0, step=0.01, tooltip="Pivot y in the frame (0 top, 1 bottom = feet)."),
+                *_layout_inputs(),
+                io.Mask.Input("mask", optional=True, tooltip="Alpha per frame, 1 = opaque (LoadImage's MASK is inverted: use InvertMask)."),
+            ],
+            outputs=[
+                io.Image.Output("atlas"),
+                io.Mask.Output("atlas_alpha"),
+                SpriteSheetType.Output("sheet"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, frames, animation, fps, direction, repeat, pivot_x, pivot_y, layout, columns, padding, extrude,
+                trim, merge_duplicates, max_size, power_of_two, mask=None) -> io.NodeOutput:
+        if not animation.strip():
+            raise ValueError("animation: give the animation a name, e.g. 'walk'")
+        count = int(frames.shape[0])
+        names = [f"{animation}_{i:04d}" for i in range(count)]
+        tags = [AnimationTag(animation, 0, count - 1, direction, repeat)] if count else []
+        sheet = build_sheet(
+            frames, mask, tags=tags, durations_ms=durations_from_fps(count, fps), names=names,
+            pivot=(pivot_x, pivot_y),
+            options=_options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two),
+        )
+        return _outputs(sheet)
+
+
+class CombineSpriteSheets(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DGXPixels.CombineSpriteSheets",
+            display_name="Combine Sprite Sheets",
+            category="DGX-Pixels/sheets",
+            description="Re-packs several animations (idle, walk, attack…) into one atlas, keeping every tag.",
+            inputs=[
+                SpriteSheetType.Input("sheet_1", tooltip="First animation's sheet."),
+                SpriteSheetType.Input("sheet_2", tooltip="Second animation's sheet."),
+                *_layout_inputs(),
+                SpriteSheetType.Input("sheet_3", optional=True, tooltip="Optional third animation."),
+                SpriteSheetType.Input("sheet_4", optional=True, tooltip="Optional fourth animation."),
+            ],
+            outputs=[io.Image.Output("atlas"), io.Mask.Output("atlas_alpha"), SpriteSheetType.Output("sheet")],
+        )
+
+    @classmethod
+    def execute(cls, sheet_1, sheet_2, layout, columns, padding, extrude, trim, merge_duplicates, max_size,
+                power_of_two, sheet_3=None, sheet_4=None) -> io.NodeOutput:
+        sheets = [s for s in (sheet_1, sheet_2, sheet_3, sheet_4) if s is not None]
+        options = _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two)
+        return _outputs(combine_sheets(sheets, options=options))
+
+
+class BevyExport(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DGXPixels.BevyExport",
+            display_name="Export to Bevy",
+            category="DGX-Pixels/sheets",
+            description="Writes the sheet (PNG, Aseprite JSON, .atlas.ron, .assets.ron) into <project>/assets safely.",
+            is_output_node=True,
+            inputs=[
+                SpriteSheetType.Input("sheet", tooltip="A sheet from Sprite Sheet or Combine Sprite Sheets."),
+                io.String.Input("project", default="", tooltip="Path of the Bevy project (the folder holding assets/)."),
+                io.Combo.Input("category", options=list(CATEGORIES), default="character", tooltip="Asset category (first part of the name)."),
+                io.String.Input("name", default="hero", tooltip="Asset name: lowercase letters, digits and '-'."),
+                io.String.Input("variant", default="base", tooltip="Variant: lowercase letters, digits and '-'."),
+                io.String.Input("subdir", default="sprites", tooltip="Folder under assets/ (no '..', not absolute)."),
+                io.Boolean.Input("dry_run", default=False, tooltip="Only report what would be written."),
+            ],
+            outputs=[io.String.Output("summary")],
+        )
+
+    @classmethod
+    def execute(cls, sheet, project, category, name, variant, subdir, dry_run) -> io.NodeOutput:
+        if not project.strip():
+            raise ValueError("project: give the path of your Bevy project (the folder that holds assets/)")
+        report = export_to_bevy(sheet, project.strip(), category=category, name=name.strip(), variant=variant.strip(),
+                                subdir=subdir.strip(), dry_run=dry_run)
+        text = report.summary()
+        return io.NodeOutput(text, ui=ui.PreviewText(text))
+
+
+NODES = [SpriteSheet, CombineSpriteSheets, BevyExport]

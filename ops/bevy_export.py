@@ -1,0 +1,341 @@
+"""The one export writer: a sprite sheet into ``<bevy project>/assets/<subdir>/<asset>/``, safely.
+
+Order of work: validate everything (names, paths, images, manifest) → plan the files in memory → back up the
+previous version → write each file to a temporary name in the same folder and ``os.replace`` it over the target
+(PNG first, metadata after, the project manifest last). A Bevy file watcher therefore never sees a half-written
+file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
+and nothing at all on a dry run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .export_formats import aseprite_json_text, assets_ron, atlas_ron
+from .sheet import SpriteSheet
+
+CATEGORIES: tuple[str, ...] = (
+    "character", "enemy", "npc", "item", "tile", "ui", "effect", "projectile", "environment", "background",
+)
+MIN_SIDE_PX = 16
+MAX_SIDE_PX = 4096
+MAX_PNG_BYTES = 10 * 1024 * 1024
+KEEP_BACKUPS = 5
+MANIFEST_NAME = "manifest.json"
+BACKUP_DIR = ".dgx-pixels/backups"
+_TMP_SUFFIX = ".dgxtmp"
+_PART = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SUBDIR_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote (or, on a dry run, would write), with the checks' errors and warnings."""
+
+    asset_name: str
+    target_dir: Path
+    files: list[tuple[Path, int]] = field(default_factory=list)
+    manifest_path: Path | None = None
+    backup_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    written: bool = False
+
+    def summary(self) -> str:
+        """Return a few human lines: what was (or would be) written, backups, warnings."""
+        verb = "would write" if self.dry_run else ("wrote" if self.written else "did not write")
+        lines = [f"{self.asset_name}: {verb} {len(self.files)} files in {self.target_dir}"]
+        lines += [f"  {p.name} ({n} bytes)" for p, n in self.files]
+        if self.manifest_path is not None:
+            lines.append(f"  manifest: {self.manifest_path}")
+        if self.backup_dir is not None:
+            lines.append(f"  previous version {'to be ' if self.dry_run else ''}backed up in {self.backup_dir}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: {e}" for e in self.errors]
+        return "\n".join(lines)
+
+
+def asset_name_for(category: str, name: str, variant: str) -> str:
+    """Return the seed's ``{category}_{name}_{variant}`` asset name; raises ValueError naming the bad part."""
+    if category not in CATEGORIES:
+        raise ValueError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    for label, part in (("name", name), ("variant", variant)):
+        if "/" in part or "\\" in part or os.sep in part:
+            raise ValueError(f"{label} {part!r} contains a path separator; give a plain name like 'knight'")
+        if not _PART.match(part):
+            raise ValueError(
+                f"{label} {part!r} must be lowercase letters/digits with single '-' between words (e.g. 'red-slime'); "
+                "'_' separates category, name and variant"
+            )
+    return f"{category}_{name}_{variant}"
+
+
+def split_asset_name(asset_name: str) -> tuple[str, str, str]:
+    """Return (category, name, variant) of ``{category}_{name}_{variant}``; raises ValueError for other names."""
+    parts = asset_name.split("_")
+    if len(parts) != 3:
+        raise ValueError(
+            f"asset name {asset_name!r} must look like category_name_variant (e.g. character_knight_base)"
+        )
+    asset_name_for(*parts)
+    return parts[0], parts[1], parts[2]
+
+
+def _check_subdir(subdir: str) -> list[str]:
+    if subdir in ("", "."):
+        return []
+    if os.path.isabs(subdir) or subdir.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", subdir):
+        raise ValueError(f"subdir {subdir!r} is absolute; give a folder relative to assets/, e.g. 'sprites'")
+    parts = subdir.replace("\\", "/").split("/")
+    for part in parts:
+        if part == "..":
+            raise ValueError(f"subdir {subdir!r} climbs out with '..'; it must stay inside assets/")
+        if not _SUBDIR_PART.match(part):
+            raise ValueError(
+                f"subdir {subdir!r}: part {part!r} is not a plain folder name (letters, digits, '_', '-', '.')"
+            )
+    return parts
+
+
+def resolve_target(project_dir: str | os.PathLike, subdir: str, asset_name: str) -> tuple[Path, Path]:
+    """Return (assets root, target folder) for an export, refusing anything that could land outside assets/.
+
+    Raises ValueError when the project folder is missing or not writable, ``subdir`` is absolute or has '..',
+    ``asset_name`` has a path separator, or any existing folder on the way (assets/ included) is a symlink or a
+    file. Creates nothing.
+    """
+    project = Path(project_dir)
+    if not str(project_dir):
+        raise ValueError("project: no Bevy project folder given")
+    if not project.is_dir():
+        raise ValueError(f"project: {project} does not exist or is not a folder; give the Bevy project's root")
+    if not os.access(project, os.W_OK | os.X_OK):
+        raise ValueError(f"project: {project} is not writable")
+    if not asset_name or "/" in asset_name or "\\" in asset_name or asset_name in (".", ".."):
+        raise ValueError(f"name {asset_name!r} must be a plain file name without path separators")
+    parts = _check_subdir(subdir)
+    assets = project / "assets"
+    chain = [assets]
+    for part in [*parts, asset_name]:
+        chain.append(chain[-1] / part)
+    for step in chain:
+        if step.is_symlink():
+            raise ValueError(f"{step} is a symbolic link; exports never follow links out of assets/")
+        if step.exists() and not step.is_dir():
+            raise ValueError(f"{step} exists and is not a folder")
+    if assets.exists() and not os.access(assets, os.W_OK | os.X_OK):
+        raise ValueError(f"{assets} is not writable")
+    real_assets = assets.resolve()
+    target = chain[-1]
+    if not str(target.resolve()).startswith(str(real_assets) + os.sep):
+        raise ValueError(f"{target} resolves outside {real_assets}")
+    return assets, target
+
+
+def validate_png_bytes(data: bytes, label: str) -> tuple[list[str], list[str]]:
+    """Return (errors, warnings) of the seed's asset checks for encoded image ``data``: PNG, RGBA/RGB,
+    16-4096 px a side, at most 10 MB; a side that is not a power of two is a warning."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return [f"{label}: not a PNG file"], warnings
+    if len(data) > MAX_PNG_BYTES:
+        errors.append(f"{label}: {len(data) / 1e6:.1f} MB, over the 10 MB limit; split the sheet")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            w, h, mode = img.width, img.height, img.mode
+    except Exception as exc:  # PIL raises many types for broken files
+        return [f"{label}: cannot be decoded ({exc})"], warnings
+    if mode not in ("RGBA", "RGB"):
+        errors.append(f"{label}: colour mode {mode}; use RGBA (or RGB)")
+    for side, value in (("width", w), ("height", h)):
+        if not MIN_SIDE_PX <= value <= MAX_SIDE_PX:
+            errors.append(
+                f"{label}: {side} {value} px is outside {MIN_SIDE_PX}-{MAX_SIDE_PX}; "
+                "use bigger frames, padding or a grid with more cells" if value < MIN_SIDE_PX else
+                f"{label}: {side} {value} px is outside {MIN_SIDE_PX}-{MAX_SIDE_PX}; lower max_size"
+            )
+        elif value & (value - 1):
+            warnings.append(f"{label}: {side} {value} px is not a power of two (fine for Bevy, slower on old GPUs)")
+    return errors, warnings
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    """Return the RGBA8 PNG encoding of an H×W×4 uint8 array (deterministic, no timestamps)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba, dtype=np.uint8), "RGBA").save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    if folder.is_dir():
+        for leftover in folder.glob(f".*{_TMP_SUFFIX}"):
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+
+
+def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tuple[str, bytes]]:
+    """Return [(file name, bytes)] of a sheet in write order: PNG, Aseprite JSON, .atlas.ron, and .assets.ron for
+    grid sheets. ``image_path`` is the PNG's path relative to assets/ (for .assets.ron). Raises ValueError for a
+    multi-page sheet."""
+    png = f"{asset_name}.png"
+    files = [
+        (png, encode_png(sheet.pages[0])),
+        (f"{asset_name}.json", aseprite_json_text(sheet, png).encode()),
+        (f"{asset_name}.atlas.ron", atlas_ron(sheet, png).encode()),
+    ]
+    if sheet.grid is not None:
+        files.append((f"{asset_name}.assets.ron", assets_ron(sheet, image_path, asset_name).encode()))
+    return files
+
+
+def write_sheet_dir(sheet: SpriteSheet, out_dir: str | os.PathLike, name: str) -> list[Path]:
+    """Write NAME.png, NAME.json, NAME.atlas.ron (and NAME.assets.ron for grids) atomically into ``out_dir``
+    (created if missing); return the paths. Raises ValueError for a name with path separators or a multi-page
+    sheet, before anything is written."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"name {name!r} must be a plain file name without path separators")
+    files = sheet_files(sheet, name, f"{name}.png")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(folder)
+    paths = []
+    for file_name, data in files:
+        _atomic_write(folder / file_name, data)
+        paths.append(folder / file_name)
+    return paths
+
+
+def _load_manifest(path: Path) -> dict:
+    if not path.exists():
+        return {"version": 1, "assets": {}}
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; refusing to write through it")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); fix or move it, then export again") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("assets"), dict):
+        raise ValueError(f"{path} is not a DGX-Pixels manifest (needs an 'assets' object)")
+    return doc
+
+
+def _next_backup(root: Path) -> Path:
+    numbers = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
+    return root / f"{(max(numbers) + 1) if numbers else 1:06d}"
+
+
+def export_to_bevy(
+    sheet: SpriteSheet,
+    project_dir: str | os.PathLike,
+    *,
+    category: str,
+    name: str,
+    variant: str = "base",
+    subdir: str = "sprites",
+    dry_run: bool = False,
+    keep_backups: int = KEEP_BACKUPS,
+    strict: bool = True,
+) -> ExportReport:
+    """Export ``sheet`` into ``<project_dir>/assets/<subdir>/<category>_<name>_<variant>/`` and index it in
+    ``assets/manifest.json``; return the report (``dry_run`` writes nothing and reports the plan).
+
+    Raises ValueError before writing anything when a name, the category, a path, the manifest or a validation
+    check fails (with ``strict``; otherwise failed checks are listed in ``report.errors`` and nothing is written).
+    """
+    asset_name = asset_name_for(category, name, variant)
+    assets, target = resolve_target(project_dir, subdir, asset_name)
+    rel_dir = "/".join([*_check_subdir(subdir), asset_name])
+    files = sheet_files(sheet, asset_name, f"{rel_dir}/{asset_name}.png")
+    report = ExportReport(asset_name=asset_name, target_dir=target, dry_run=dry_run)
+    errors, warnings = validate_png_bytes(files[0][1], f"{asset_name}.png")
+    report.errors += errors
+    report.warnings += warnings
+    manifest_path = assets / MANIFEST_NAME
+    manifest = _load_manifest(manifest_path)
+    for file_name, _ in files:
+        if (target / file_name).is_symlink():
+            report.errors.append(f"{target / file_name} is a symbolic link; remove it first")
+    if report.errors:
+        if strict:
+            raise ValueError("export refused: " + "; ".join(report.errors))
+        return report
+    w, h = sheet.size
+    manifest["assets"][asset_name] = {
+        "name": asset_name,
+        "path": f"{rel_dir}/{asset_name}.png",
+        "category": category,
+        "variant": variant,
+        "frames": len(sheet.frames),
+        "resolution": [w, h],
+        "files": [f"{rel_dir}/{n}" for n, _ in files],
+        "animations": [t.name for t in sheet.tags],
+        "layout": sheet.options.layout,
+    }
+    manifest["assets"] = dict(sorted(manifest["assets"].items()))
+    manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
+    report.files = [(target / n, len(d)) for n, d in files]
+    report.manifest_path = manifest_path
+    existing = [target / n for n, _ in files if (target / n).exists()]
+    backup_root = Path(project_dir) / BACKUP_DIR / asset_name
+    if existing:
+        report.backup_dir = _next_backup(backup_root)
+    if dry_run:
+        return report
+
+    target.mkdir(parents=True, exist_ok=True)
+    # Checked again after creating folders: a link planted meanwhile must not be followed.
+    resolve_target(project_dir, subdir, asset_name)
+    _remove_stale_temps(target)
+    if existing and report.backup_dir is not None:
+        report.backup_dir.mkdir(parents=True, exist_ok=False)
+        for path in existing:
+            shutil.copy2(path, report.backup_dir / path.name)
+        _prune_backups(backup_root, keep_backups)
+    for file_name, data in files:
+        _atomic_write(target / file_name, data)
+    _remove_stale_temps(assets)
+    _atomic_write(manifest_path, manifest_bytes)
+    report.written = True
+    return report
+
+
+def _prune_backups(root: Path, keep: int) -> None:
+    numbered = sorted((p for p in root.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name))
+    for old in numbered[: max(0, len(numbered) - keep)]:
+        shutil.rmtree(old)
+
+
+def list_backups(project_dir: str | os.PathLike, asset_name: str) -> Sequence[Path]:
+    """Return the backup folders of ``asset_name`` in the project, oldest first (empty when none)."""
+    root = Path(project_dir) / BACKUP_DIR / asset_name
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))

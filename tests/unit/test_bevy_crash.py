@@ -1,0 +1,75 @@
+"""A process killed (SIGKILL) at random points while exporting never leaves a torn PNG or manifest."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+from PIL import Image
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from dgx_pixels.ops.bevy_export import export_to_bevy
+    from dgx_pixels.ops.sheet import SheetOptions, build_sheet
+
+    project = sys.argv[1]
+    rng = np.random.default_rng(int(sys.argv[2]))
+    frames = rng.integers(0, 256, (6, 96, 96, 4), dtype=np.uint8)
+    frames[..., 3] = 255
+    sheet = build_sheet(frames, options=SheetOptions(layout="grid", merge_duplicates=False))
+    print("ready", flush=True)
+    for i in range(10000):
+        export_to_bevy(sheet, project, category="effect", name="blast", variant=f"v{i % 3}")
+    """
+)
+
+
+def _check_project(project):
+    assets = os.path.join(project, "assets")
+    manifest_path = os.path.join(assets, "manifest.json")
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as fh:
+            json.load(fh)
+    for root, _dirs, files in os.walk(assets):
+        for name in files:
+            if name.endswith(".png"):
+                with Image.open(os.path.join(root, name)) as img:
+                    img.load()
+                    assert img.size[0] >= 16
+            elif name.endswith(".json"):
+                with open(os.path.join(root, name)) as fh:
+                    json.load(fh)
+
+
+def test_sigkill_never_leaves_torn_files(tmp_path):
+    project = tmp_path / "game"
+    project.mkdir()
+    rnd = random.Random(1234)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    kills = 0
+    deadline = time.monotonic() + 15
+    while kills < 22 and time.monotonic() < deadline:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(project), str(kills)], stdout=subprocess.PIPE, env=env
+        )
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rnd.uniform(0.0, 0.25))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        kills += 1
+        _check_project(project)
+    assert kills >= 20
+    # The next export cleans up temp files left by killed writers in the folders it touches.
+    from dgx_pixels.ops.bevy_export import export_to_bevy
+    from dgx_pixels.ops.sheet import build_sheet
+
+    frames = np.full((1, 16, 16, 4), 255, np.uint8)
+    export_to_bevy(build_sheet(frames), project, category="effect", name="blast", variant="v0")
+    _check_project(project)
