@@ -1,8 +1,11 @@
-"""A tiny SD1.5-shaped checkpoint of random weights, built with ComfyUI's own classes.
+"""Checkpoints of random weights built with ComfyUI's own classes: a tiny SD1.5-shaped one and an SDXL-shaped one.
 
-ComfyUI detects it as SD1.5 (UNet with context_dim 768, CLIP-L text encoder, TAESD as the VAE), so every
-loader, sampler and VAE node runs its real code path on it. Its images are noise; the tests and the demo use it
-because no model weights can be downloaded. About 300 MB in fp16, built in seconds.
+The tiny one: ComfyUI detects it as SD1.5 (UNet with context_dim 768, CLIP-L text encoder, TAESD as the VAE), so
+every loader, sampler and VAE node runs its real code path on it. Its images are noise; the tests and the demo use
+it because no model weights can be downloaded. About 300 MB in fp16, built in seconds.
+
+The SDXL-shaped one (``--model sdxl``) has the full SDXL base layout (2.6 B-parameter UNet, CLIP-L + CLIP-G, the
+SDXL AutoencoderKL), about 7 GB in fp16: for GPU benchmarks, where speed and memory depend only on shapes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def _randomize(module: torch.nn.Module, generator: torch.Generator) -> None:
     # ComfyUI's ops skip weight init; give every tensor finite, variance-preserving values (norms as identity).
     for name, tensor in module.state_dict(keep_vars=True).items():
         data = tensor.data
-        if not data.is_floating_point():
+        if not data.is_floating_point() or data.is_meta:
             continue
         leaf = name.rsplit(".", 1)[-1]
         if data.dim() == 1 and ("norm" in name or leaf == "weight" and "ln" in name):
@@ -34,7 +37,8 @@ def _randomize(module: torch.nn.Module, generator: torch.Generator) -> None:
         else:
             # 1/sqrt(fan_in) keeps activations from vanishing through TAESD's deep conv stack.
             fan_in = max(1, data[0].numel()) if data.dim() > 1 else data.numel()
-            data.copy_(torch.randn(data.shape, generator=generator) / fan_in**0.5)
+            noise = torch.randn(data.shape, generator=generator, device=generator.device)
+            data.copy_(noise / fan_in**0.5)
 
 
 def build_tiny_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
@@ -60,14 +64,71 @@ def build_tiny_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> 
     return state
 
 
+def build_sdxl_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16,
+                          device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Return the state dict of an SDXL-shaped checkpoint of random weights, in the key layout of
+    sd_xl_base_1.0 (``model.diffusion_model.``, ``conditioner.embedders.0/1.``, ``first_stage_model.``).
+
+    Built part by part on ``device`` in ``dtype`` (about 7 GB in fp16; a GPU builds it in seconds). On the
+    ``meta`` device the tensors have shapes only, which is enough for ComfyUI's model detection. Needs
+    ``import_comfy`` to have run first.
+    """
+    import comfy.sdxl_clip
+    import comfy.supported_models
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    device = torch.device(device)
+    generator = torch.Generator(device=device if device.type != "meta" else "cpu").manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+
+    def add(prefix: str, part: dict[str, torch.Tensor]) -> None:
+        for key, value in part.items():
+            state[prefix + key] = value if not value.is_floating_point() else value.to(dtype)
+
+    unet = UNetModel(**SDXL_UNET_CONFIG, dtype=dtype, device=device)
+    _randomize(unet, generator)
+    add("model.diffusion_model.", unet.state_dict())
+    del unet
+    clip = comfy.sdxl_clip.SDXLClipModel(device=device, dtype=dtype)
+    _randomize(clip, generator)
+    sdxl = comfy.supported_models.SDXL(SDXL_UNET_CONFIG)
+    # ComfyUI's own conversion to the checkpoint layout (CLIP-G in open_clip names)
+    add("", sdxl.process_clip_state_dict_for_saving(clip.state_dict()))
+    del clip
+    with torch.device(device):
+        vae = AutoencoderKL(ddconfig=SD_VAE_DDCONFIG, embed_dim=4).to(dtype)
+    _randomize(vae, generator)
+    add("first_stage_model.", vae.state_dict())
+    return {key: value.contiguous() for key, value in state.items()}
+
+
+def detected_model_name(state_dict: dict[str, torch.Tensor]) -> str | None:
+    """The class name of ComfyUI's model config detected from a checkpoint's UNet shapes (e.g. ``SDXL``)."""
+    import comfy.model_detection
+
+    config = comfy.model_detection.model_config_from_unet(state_dict, "model.diffusion_model.")
+    return None if config is None else type(config).__name__
+
+
 def write_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     """Write the tiny checkpoint to ``path`` atomically (a temporary file renamed into place); return path."""
+    return _write(path, build_tiny_state_dict(seed), {"dgx_pixels.tiny": "sd15-random", "seed": str(seed)})
+
+
+def write_sdxl_checkpoint(path: Path, seed: int = 0, device: str = "cpu") -> Path:
+    """Write the SDXL-shaped checkpoint (built on ``device``) to ``path`` atomically; return path."""
+    state = {key: value.cpu() for key, value in build_sdxl_state_dict(seed, device=device).items()}
+    return _write(path, state, {"dgx_pixels.random": "sdxl-random", "seed": str(seed)})
+
+
+def _write(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file(build_tiny_state_dict(seed), str(partial), metadata={"dgx_pixels.tiny": "sd15-random", "seed": str(seed)})
+    save_file(state, str(partial), metadata=metadata)
     partial.replace(path)
     return path
 
@@ -79,9 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", type=Path, required=True, help="ComfyUI folder whose classes build the model")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .safetensors file")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=["tiny", "sdxl"], default="tiny",
+                        help="tiny SD1.5-shaped (default) or SDXL-shaped")
+    parser.add_argument("--device", default="cpu", help="where to build the SDXL-shaped model (e.g. cuda)")
     args = parser.parse_args(argv)
-    import_comfy(args.engine, cpu=True)
-    print(write_tiny_checkpoint(args.out, args.seed))  # noqa: T201 (command-line output)
+    import_comfy(args.engine, cpu=args.device == "cpu")
+    if args.model == "sdxl":
+        print(write_sdxl_checkpoint(args.out, args.seed, args.device))  # noqa: T201 (command-line output)
+    else:
+        print(write_tiny_checkpoint(args.out, args.seed))  # noqa: T201 (command-line output)
 
 
 if __name__ == "__main__":

@@ -244,15 +244,15 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
             raise ToolError(str(exc)) from None
 
     @mcp.resource(RESULT_SCHEME + "/{job_id}/{filename}")
-    async def result_file(job_id: str, filename: str) -> ResourceContent:
+    async def result_file(job_id: str, filename: str) -> list[ResourceContent]:
         """A file a job wrote (full size)."""
         check_job_id(job_id)
         root = (results_dir / job_id).resolve()
         path = (root / filename).resolve()
         if path.parent != root or not path.is_file():
             raise ValueError(f"job {job_id} has no file {filename!r}")
-        return ResourceContent(path.read_bytes(),
-                               mime_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        return [ResourceContent(path.read_bytes(),
+                                mime_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")]
 
     return mcp
 

@@ -2,9 +2,9 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import lora, scale, tiling, sheets
+from . import lora, pixel, scale, sheets, tiling
 
-NODE_MODULES = [scale, lora, tiling, sheets]
+NODE_MODULES = [scale, lora, tiling, sheets, pixel]
 
 
 class DGXPixelsExtension(ComfyExtension):

@@ -1,14 +1,17 @@
-"""LoRA nodes: a stacking loader that checks family and key counts instead of failing silently."""
+"""LoRA nodes: a stacking loader that checks family and key counts instead of failing silently, and a trainer."""
 
 from __future__ import annotations
 
 import logging
+import math
+from pathlib import Path
 
 import folder_paths
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..lora.apply import LoraMismatchError, apply_lora
 from ..lora.files import load_state_dict, lora_info, read_header
+from ..lora.train import LoraTrainer, TrainConfig
 
 SLOTS = 4
 NONE = "None"
@@ -93,4 +96,136 @@ class LoraStack(io.ComfyNode):
         return io.NodeOutput(model, clip, ", ".join(triggers), "\n".join(lines))
 
 
-NODES = [LoraStack]
+def resolve_dataset_folder(folder: str, input_dir: str | Path) -> Path:
+    """The dataset folder ``folder`` inside ComfyUI's input directory; raises ValueError when it escapes it
+    (absolute paths, ``..``) or is not a folder."""
+    base = Path(input_dir).resolve()
+    text = folder.strip()
+    if not text or Path(text).is_absolute():
+        raise ValueError(f"dataset_folder must be a folder relative to ComfyUI's input directory {base} "
+                         f"(got {folder!r})")
+    path = (base / text).resolve()
+    if path != base and base not in path.parents:
+        raise ValueError(f"dataset_folder {folder!r} points outside ComfyUI's input directory {base}; "
+                         "put the images in a folder under it")
+    if not path.is_dir():
+        raise ValueError(f"dataset_folder {folder!r} is not a folder in {base}; put the images and their .txt "
+                         "captions in a folder there and give its name")
+    return path
+
+
+def lora_file_name(name: str) -> str:
+    """``name`` as a file name for models/loras (``.safetensors`` added); raises ValueError for an empty name,
+    path separators or ``..``."""
+    text = name.strip()
+    if not text.endswith(".safetensors"):
+        text += ".safetensors"
+    stem = text[: -len(".safetensors")]
+    if not stem or "/" in text or "\\" in text or ".." in text or text.startswith("."):
+        raise ValueError(f"lora_name {name!r} must be a plain file name (no '/', '\\' or '..'), "
+                         "for example 'pixel-knight'")
+    return text
+
+
+class TrainLora(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DGXPixels.TrainLora",
+            display_name="Train Pixel LoRA",
+            category="DGX-Pixels/lora",
+            description="Trains a LoRA on a folder of images with .txt captions (nearest-neighbour upscaled, "
+                        "aspect-ratio buckets) and writes it to models/loras in kohya format with metadata. The "
+                        "same trainer as `dgx-pixels train-lora`.",
+            is_output_node=True,
+            inputs=[
+                io.String.Input("dataset_folder", default="sprites",
+                                tooltip="Folder of images and same-name .txt captions, relative to ComfyUI's "
+                                        "input directory (paths outside it are refused)."),
+                io.Combo.Input("ckpt_name", options=folder_paths.get_filename_list("checkpoints"),
+                               tooltip="Base checkpoint to train on (models/checkpoints); any SD1.x/SD2.x/SDXL "
+                                       "checkpoint ComfyUI loads."),
+                io.String.Input("lora_name", default="pixel-lora",
+                                tooltip="File name of the LoRA written into models/loras ('.safetensors' is "
+                                        "added); a plain name, no folders."),
+                io.Boolean.Input("overwrite", default=False,
+                                 tooltip="Replace an existing LoRA of that name; off refuses to overwrite."),
+                io.Int.Input("steps", default=500, min=1, max=100000,
+                             tooltip="Optimizer steps (batches) to train."),
+                io.Int.Input("rank", default=16, min=1, max=256,
+                             tooltip="LoRA rank: capacity and file size of the adapter."),
+                io.Float.Input("alpha", default=0.0, min=0.0, max=1024.0, step=0.5,
+                               tooltip="LoRA alpha; the update is scaled by alpha / rank. 0 uses the rank "
+                                       "(scale 1)."),
+                io.Float.Input("learning_rate", default=1e-4, min=1e-7, max=0.1, step=1e-5,
+                               tooltip="AdamW learning rate."),
+                io.Int.Input("resolution", default=512, min=64, max=2048, step=64,
+                             tooltip="Training size in pixels (a multiple of 64): sprites are upscaled with "
+                                     "nearest-neighbour to about resolution² pixels."),
+                io.Int.Input("batch_size", default=1, min=1, max=64,
+                             tooltip="Images per step; more needs more memory (checked before training)."),
+                io.String.Input("trigger_words", default="",
+                                tooltip="Comma-separated words put in front of every caption and saved in the "
+                                        "file's metadata (the LoRA Stack outputs them)."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1,
+                             tooltip="Seed for the LoRA's initial weights, batch order, noise and timesteps."),
+            ],
+            outputs=[
+                io.String.Output("saved_lora", display_name="lora name",
+                                 tooltip="The file name written into models/loras, for a LoRA loader."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, dataset_folder, ckpt_name, lora_name, overwrite, steps, rank, alpha, learning_rate, resolution,
+                batch_size, trigger_words, seed) -> io.NodeOutput:
+        import comfy.model_management
+        import comfy.utils
+
+        data = resolve_dataset_folder(dataset_folder, folder_paths.get_input_directory())
+        name = lora_file_name(lora_name)
+        out = Path(folder_paths.get_folder_paths("loras")[0]) / name
+        if out.exists() and not overwrite:
+            raise ValueError(f"lora_name {name!r} already exists in {out.parent}; choose another name or turn "
+                             "overwrite on")
+        base = folder_paths.get_full_path_or_raise("checkpoints", ckpt_name)
+        config = TrainConfig(
+            data=data, base=base, out=out, steps=steps, rank=rank, alpha=alpha or None, lr=learning_rate,
+            resolution=resolution, batch=batch_size, trigger=trigger_words, seed=seed, progress=False,
+            cpu=comfy.model_management.get_torch_device().type != "cuda",
+            engine_dir=Path(folder_paths.base_path))
+        trainer = _GraphTrainer(config, comfy.utils.ProgressBar(steps))
+        try:
+            result = trainer.run()
+        finally:
+            del trainer
+            comfy.model_management.cleanup_models_gc()
+            comfy.model_management.soft_empty_cache()
+        first = result.losses[0] if result.losses else math.nan
+        last = result.losses[-1] if result.losses else math.nan
+        summary = (f"{name}: {result.steps} steps, rank {rank}, alpha {alpha or rank:g}, {resolution}px, batch "
+                   f"{batch_size}; loss {first:.4f} → {last:.4f}; {result.steps_per_s:.2f} steps/s; peak memory "
+                   f"{result.peak_memory_bytes / 2**30:.2f} GiB")
+        for notice in result.notices:
+            summary += f"\nnotice: {notice}"
+        log.info("DGX-Pixels train LoRA: %s", summary)
+        return io.NodeOutput(name, ui=ui.PreviewText(summary))
+
+
+class _GraphTrainer(LoraTrainer):
+    """The trainer's own loop, with ComfyUI's progress bar and its Cancel button between steps."""
+
+    def __init__(self, config: TrainConfig, bar):
+        super().__init__(config, say=lambda text: log.info("DGX-Pixels train LoRA: %s", text))
+        self.bar = bar
+
+    def step(self, generator, batch=None):
+        import comfy.model_management
+
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        loss = super().step(generator, batch)
+        self.bar.update_absolute(self.step_index, self.config.steps)
+        return loss
+
+
+NODES = [LoraStack, TrainLora]

@@ -84,7 +84,7 @@ def remove_jaggies(image: torch.Tensor) -> torch.Tensor:
     """Return ``image`` with the corner pixel of each L-shaped step in 1 px lines replaced (pixel-perfect lines).
 
     A pixel is removed when exactly two of its side neighbours share its colour, they are at a right angle, and
-    no diagonal neighbour does; it takes the most common colour of its other neighbours. Two passes over a
+    neither the diagonal between them nor the opposite one does; it takes the most common colour of its other neighbours. Two passes over a
     checkerboard keep adjacent corners from being removed together.
     """
     img = image if image.shape[-1] == 4 else torch.cat([image, torch.ones_like(image[..., :1])], -1)
@@ -94,9 +94,13 @@ def remove_jaggies(image: torch.Tensor) -> torch.Tensor:
         nb = _neighbours(img)
         same = _same(nb, img.unsqueeze(3))
         sides, diags = same[..., :4], same[..., 4:]
-        two = sides.sum(-1) == 2
-        right_angle = (sides[..., 0] ^ sides[..., 2]) & (sides[..., 1] ^ sides[..., 3])
-        corner = two & right_angle & ~diags.any(-1) & (img[..., 3] > 0) & (parity == phase)
+        corner = torch.zeros_like(sides[..., 0])
+        for j in range(4):
+            # Sides j and j+1 continue the line; the diagonal between them (index j) must be empty, or the pixel
+            # is part of a filled area; the opposite diagonal too, or removing it would cut a pixel off.
+            corner |= (sides[..., j] & sides[..., (j + 1) % 4] & ~sides[..., (j + 2) % 4] & ~sides[..., (j + 3) % 4]
+                       & ~diags[..., j] & ~diags[..., (j + 2) % 4])
+        corner &= (img[..., 3] > 0) & (parity == phase)
         other = ~same
         votes = (_same(nb.unsqueeze(4), nb.unsqueeze(3)) & other.unsqueeze(3)).sum(-1) * other
         pick = votes.argmax(-1, keepdim=True)

@@ -104,12 +104,13 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
     if cleanup:
         small = remove_jaggies(remove_orphans(small))
     if outline != "none":
-        small = add_outline(small, _darkest(palette), outline)
+        small = add_outline(small, darkest_color(palette), outline)
     small = zero_transparent(small)
     return PixelizeResult(small if keep_alpha else small[..., :3], palette, chosen)
 
 
-def _darkest(palette: Palette) -> torch.Tensor:
+def darkest_color(palette: Palette) -> torch.Tensor:
+    """Return the palette colour with the lowest OKLab lightness as float [3] (the usual outline colour)."""
     return palette.rgb()[rgb_to_oklab(palette.rgb())[:, 0].argmin()]
 
 

@@ -197,7 +197,7 @@ def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
     mcp = build_server([engine.url], results_dir=tmp_path)
 
     async def go():
-        async with Client(mcp) as client:
+        async with Client(mcp, timeout=600) as client:
             names = {tool.name for tool in await client.list_tools()}
             assert {"list_workflows", "list_models", "generate", "job_status", "cancel_job", "get_result"} <= names
             flows = (await client.call_tool("list_workflows", {})).structured_content["workflows"]

@@ -1,95 +1,103 @@
 """The trainer on the tiny checkpoint (CPU): a few steps lower the loss on a fixed batch, ComfyUI patches exactly
 the peft-merged weights (alpha ≠ rank), the file loads through core LoraLoader and ours with no key left out,
-and resume refuses another rank."""
+and resume refuses another rank before loading anything.
+
+Everything that imports ``comfy`` runs in a subprocess (``lora_train_worker.py``, the ``dgx-pixels`` CLI): ComfyUI's
+folder on ``sys.path`` would shadow modules of this pytest process. One tiny LoRA (64², rank 4, alpha 2, 3 steps)
+is trained once per module and shared by every test.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from dgx_pixels.lora.files import load_state_dict, lora_info, read_header
-from dgx_pixels.lora.train import CheckpointMismatchError, LoraTrainer, TrainConfig, state_path
+from dgx_pixels.lora.files import lora_info, read_header
+from dgx_pixels.lora.train import state_path
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
 
+WORKER = Path(__file__).with_name("lora_train_worker.py")
+RANK, ALPHA, STEPS = 4, 2.0, 3
+
+
+def write_sprites(folder: Path, count: int = 3, caption: str = "knight sprite") -> Path:
+    """``count`` random 16×16 sprites with captions in ``folder``; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"s{index}.png")
+        (folder / f"s{index}.txt").write_text(caption)
+    return folder
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, engine_dir, tiny_checkpoint):
-    data = tmp_path_factory.mktemp("sprites")
-    rng = np.random.default_rng(0)
-    for index in range(3):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / f"s{index}.png")
-        (data / f"s{index}.txt").write_text("knight sprite")
+    """Train once in a worker process; yields (lora file, the worker's JSON report, dataset folder)."""
+    work = tmp_path_factory.mktemp("lora-train")
+    data = write_sprites(work / "sprites")
     folder = engine_dir / "models" / "loras"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"test-dgx-trained-{uuid.uuid4().hex[:8]}.safetensors"
-    config = TrainConfig(data=data, base=tiny_checkpoint, out=out, steps=3, rank=4, alpha=2.0, lr=2e-3,
-                         resolution=64, trigger="pxl", cpu=True, progress=False, engine_dir=engine_dir)
-    trainer = LoraTrainer(config)
-    trainer.prepare()
-    fixed = trainer.sample_batch(torch.Generator().manual_seed(5))
-    before = trainer.loss_on(fixed)
-    for _ in range(config.steps):
-        trainer.step(torch.Generator(), batch=fixed)
-    after = trainer.loss_on(fixed)
-    trainer.save()
-    yield trainer, before, after
+    report = work / "report.json"
+    done = subprocess.run([sys.executable, str(WORKER), "--engine-dir", str(engine_dir), "--base", tiny_checkpoint,
+                           "--data", str(data), "--out", str(out), "--report", str(report), "--steps", str(STEPS),
+                           "--rank", str(RANK), "--alpha", str(ALPHA)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    yield out, json.loads(report.read_text()), data
     out.unlink(missing_ok=True)
     state_path(out).unlink(missing_ok=True)
 
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(trained):
-    _, before, after = trained
-    assert after < before
+    _, report, _ = trained
+    assert report["loss_after"] < report["loss_before"]
 
 
 def test_file_is_kohya_with_metadata(trained):
-    trainer, _, _ = trained
-    header = read_header(trainer.config.out)
+    out, _, _ = trained
+    header = read_header(out)
     assert all(k.startswith("lora_unet_") for k in header.shapes) and len(header.shapes) == 96
     info = lora_info(header.metadata)
     assert (info.rank, info.alpha, info.base_model, info.trigger_words, info.native_pixel_scale) == \
-        (4, 2.0, "sd15", ["pxl"], 4)
+        (RANK, ALPHA, "sd15", ["pxl"], 4)
 
 
 def test_comfy_patches_the_peft_merged_weights(trained):
-    import comfy.sd
-
-    from dgx_pixels.lora.apply import apply_lora
-
-    trainer, _, _ = trained
-    model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(trainer.base_path), output_vae=False)
-    patched, _, report = apply_lora(model, None, load_state_dict(trainer.config.out), 1.0, 0.0, name="trained")
-    assert report.not_loaded == [] and report.keys_loaded == 96
-    patched.patch_model()
-    try:
-        weights = patched.model.diffusion_model.state_dict()
-        for name, module in trainer.lora_modules.items():
-            merged_delta = module.get_delta_weight("default").float()
-            comfy_delta = weights[f"{name}.weight"].float() - module.base_layer.weight.float()
-            assert merged_delta.abs().max() > 0
-            relative = (comfy_delta - merged_delta).norm() / merged_delta.norm()
-            assert relative < 1e-3, f"{name}: relative difference {relative:.2e}"
-    finally:
-        patched.unpatch_model()
+    _, report, _ = trained
+    patch = report["patch"]
+    assert patch["not_loaded"] == [] and patch["keys_loaded"] == 96
+    assert len(patch["layers"]) == 32
+    for name, layer in patch["layers"].items():
+        assert layer["merged_abs_max"] > 0, f"{name}: the LoRA did not change this layer"
+        assert layer["relative"] < 1e-3, f"{name}: relative difference {layer['relative']:.2e}"
 
 
-def test_resume_with_another_rank_fails_before_loading(trained):
-    trainer, _, _ = trained
-    config = TrainConfig(**{**trainer.config.__dict__, "rank": 8, "resume": True})
-    with pytest.raises(CheckpointMismatchError, match="rank 4"):
-        LoraTrainer(config).check_inputs()
+def test_resume_with_another_rank_fails_before_loading(trained, engine_dir, tiny_checkpoint):
+    out, _, data = trained
+    assert state_path(out).is_file()
+    done = subprocess.run([sys.executable, "-m", "dgx_pixels.mcp_bridge.cli", "train-lora", "--data", str(data),
+                           "--base", tiny_checkpoint, "--out", str(out), "--rank", "8", "--alpha", str(ALPHA),
+                           "--resolution", "64", "--resume", "--cpu", "--quiet", "--engine-dir", str(engine_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "rank 4" in done.stderr and "--rank 4" in done.stderr
+    assert "loading" not in done.stdout  # the trainer says "loading <base> with ComfyUI" before loading
 
 
 def test_trained_file_loads_through_core_and_ours_without_unloaded_keys(trained, engine, tiny_checkpoint,
                                                                          run_prompt):
-    trainer, _, _ = trained
-    name = trainer.config.out.name
+    out, _, _ = trained
+    name = out.name
     g = Graph()
     ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_checkpoint)
     core = g.node("LoraLoader", model=ckpt.out(0), clip=ckpt.out(1), lora_name=name, strength_model=1.0,

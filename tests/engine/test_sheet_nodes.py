@@ -1,0 +1,81 @@
+"""Batch → sprite sheet → Bevy export in the real engine, and a bad input that fails cleanly."""
+
+import json
+
+import pytest
+from prompt_graph import Graph
+
+from dgx_pixels.mcp_bridge.client import ExecutionFailed
+
+pytestmark = pytest.mark.engine
+
+
+def _frames(g: Graph, colours):
+    batch = None
+    for colour in colours:
+        img = g.node("EmptyImage", width=16, height=24, batch_size=1, color=colour)
+        batch = img if batch is None else g.node("ImageBatch", image1=batch, image2=img)
+    return batch
+
+
+def test_batch_to_sheet_to_bevy(engine, run_prompt, tmp_path):
+    project = tmp_path / "game"
+    project.mkdir()
+    g = Graph()
+    walk = g.node(
+        "DGXPixels.SpriteSheet", frames=_frames(g, [0xFF0000, 0x00FF00, 0x0000FF, 0x00FF00]), animation="walk",
+        fps=8.0, direction="pingpong", repeat=0, pivot_x=0.5, pivot_y=1.0, layout="pack", columns=0, padding=1,
+        extrude=1, trim=True, merge_duplicates=True, max_size=1024, power_of_two=False,
+    )
+    idle = g.node(
+        "DGXPixels.SpriteSheet", frames=_frames(g, [0xFFFFFF, 0x808080]), animation="idle", fps=4.0,
+        direction="forward", repeat=0, pivot_x=0.5, pivot_y=1.0, layout="pack", columns=0, padding=1, extrude=1,
+        trim=True, merge_duplicates=True, max_size=1024, power_of_two=False,
+    )
+    both = g.node(
+        "DGXPixels.CombineSpriteSheets", sheet_1=walk.out(2), sheet_2=idle.out(2), layout="pack", columns=0,
+        padding=1, extrude=1, trim=True, merge_duplicates=True, max_size=1024, power_of_two=False,
+    )
+    export = g.node(
+        "DGXPixels.BevyExport", sheet=both.out(2), project=str(project), category="character", name="knight",
+        variant="base", subdir="sprites", dry_run=False,
+    )
+    result = run_prompt(g.prompt)
+    assert "wrote 3 files" in result.outputs[export.node_id]["text"][0]
+    folder = project / "assets" / "sprites" / "character_knight_base"
+    doc = json.loads((folder / "character_knight_base.json").read_text())
+    assert len(doc["frames"]) == 6
+    assert [t["name"] for t in doc["meta"]["frameTags"]] == ["walk", "idle"]
+    assert [f["duration"] for f in doc["frames"]] == [125] * 4 + [250] * 2
+    # Frames 1 and 3 are both green: stored once.
+    assert doc["frames"][1]["frame"] == doc["frames"][3]["frame"]
+    manifest = json.loads((project / "assets" / "manifest.json").read_text())
+    assert manifest["assets"]["character_knight_base"]["frames"] == 6
+
+
+def test_bad_input_is_an_execution_error_and_engine_keeps_serving(engine, run_prompt, tmp_path):
+    g = Graph()
+    sheet = g.node(
+        "DGXPixels.SpriteSheet", frames=_frames(g, [0xFF0000]), animation="walk", fps=8.0, direction="forward",
+        repeat=0, pivot_x=0.5, pivot_y=1.0, layout="pack", columns=0, padding=0, extrude=0, trim=True,
+        merge_duplicates=True, max_size=16, power_of_two=False,
+    )
+    g.node("DGXPixels.BevyExport", sheet=sheet.out(2), project=str(tmp_path / "missing"), category="character",
+           name="knight", variant="base", subdir="sprites", dry_run=False)
+    with pytest.raises(ExecutionFailed) as info:
+        run_prompt(g.prompt)
+    text = str(info.value)
+    assert "DGXPixels.SpriteSheet" in text and "larger than the maximum atlas size 16" in text
+    # The engine still answers: a good prompt runs afterwards.
+    ok = Graph()
+    frames = _frames(ok, [0x00FF00, 0x0000FF])
+    node = ok.node(
+        "DGXPixels.SpriteSheet", frames=frames, animation="idle", fps=8.0, direction="forward", repeat=0,
+        pivot_x=0.5, pivot_y=1.0, layout="grid", columns=0, padding=0, extrude=0, trim=False,
+        merge_duplicates=True, max_size=1024, power_of_two=False,
+    )
+    dry = ok.node("DGXPixels.BevyExport", sheet=node.out(2), project=str(tmp_path), category="item", name="gem",
+                  variant="base", subdir="sprites", dry_run=True)
+    result = run_prompt(ok.prompt)
+    assert "would write 4 files" in result.outputs[dry.node_id]["text"][0]
+    assert not (tmp_path / "assets").exists()
