@@ -22,6 +22,18 @@ TINY_UNET_CONFIG = dict(
     num_head_channels=64, use_linear_in_transformer=False, use_spatial_transformer=True, legacy=False,
 )
 
+# The SDXL base UNet as ComfyUI's model detection reads it from sd_xl_base_1.0.
+SDXL_UNET_CONFIG = dict(
+    image_size=32, in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2], channel_mult=[1, 2, 4],
+    transformer_depth=[0, 0, 2, 2, 10, 10], transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10],
+    transformer_depth_middle=10, context_dim=2048, num_head_channels=64, use_linear_in_transformer=True,
+    use_spatial_transformer=True, legacy=False, num_classes="sequential", adm_in_channels=2816,
+    use_temporal_attention=False, use_temporal_resblock=False,
+)
+# ComfyUI's AutoencoderKL config for SD/SDXL VAEs (comfy/sd.py).
+SD_VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+                   "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
+
 
 def _randomize(module: torch.nn.Module, generator: torch.Generator) -> None:
     # ComfyUI's ops skip weight init; give every tensor finite, variance-preserving values (norms as identity).

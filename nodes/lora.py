@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import folder_paths
+import torch
 from comfy_api.latest import io, ui
 
 from ..lora.apply import LoraMismatchError, apply_lora
@@ -196,7 +197,9 @@ class TrainLora(io.ComfyNode):
             engine_dir=Path(folder_paths.base_path))
         trainer = _GraphTrainer(config, comfy.utils.ProgressBar(steps))
         try:
-            result = trainer.run()
+            # ComfyUI executes nodes in inference mode, whose tensors cannot take part in autograd.
+            with torch.inference_mode(False), torch.enable_grad():
+                result = trainer.run()
         finally:
             del trainer
             comfy.model_management.cleanup_models_gc()

@@ -162,8 +162,9 @@ def _majority(rgb: torch.Tensor, wts: torch.Tensor) -> torch.Tensor:
     run = ar - start + 1
     run = torch.where(srt == (1 << 15), torch.zeros_like(run), run)
     best = srt.gather(-1, run.argmax(-1, keepdim=True))
-    chosen = (codes == best).float() * wts
-    return _weighted_mean(rgb, chosen)
+    # An actual sample of the winning colour, not a mean: identical pixels stay bit-identical.
+    first = ((codes == best) & (wts > 0)).float().argmax(-1, keepdim=True)
+    return rgb.gather(-2, first.unsqueeze(-1).expand(*first.shape, 3)).squeeze(-2)
 
 
 def _kcentroid(rgb: torch.Tensor, wts: torch.Tensor, iterations: int = 4) -> torch.Tensor:
@@ -328,8 +329,8 @@ def _occupancy(e: torch.Tensor, bounds: tuple[float, ...], period: float) -> flo
     if len(cuts) == 0:
         return 0.0
     pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
-    near = (pos[None, :] - cuts[:, None]).abs() <= max(0.15 * period, 0.5)
-    energy = torch.where(near, e[None, :], torch.zeros_like(near, dtype=e.dtype)).max(1).values
+    near = (pos[None, :] - cuts[:, None]).abs() <= max(0.15 * period, 0.75)
+    energy = torch.where(near, e[None, :], torch.zeros_like(near, dtype=e.dtype)).sum(1)
     strong = e[e > 0]
     if len(strong) == 0:
         return 0.0
@@ -380,7 +381,7 @@ def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: flo
     # Among grids whose cells are about as flat inside as the flattest (which rules out cells too big or out of
     # phase), the one whose cuts most often land on real edges (which rules out harmonics that oversample).
     ok = [c for c in candidates if c[3] <= best * 1.3 + 0.002]
-    period, bounds, phase, _, _ = max(ok, key=lambda c: (round(c[4], 2), -c[3]))
+    period, bounds, phase, _, _ = max(ok, key=lambda c: (round(c[4], 1), -c[3]))
     return bounds, period, phase
 
 

@@ -55,9 +55,16 @@ def add_outline(image: torch.Tensor, rgb: tuple[float, float, float] | torch.Ten
     return out
 
 
+_OUTSIDE = -1.0
+
+
 def _neighbours(image: torch.Tensor) -> torch.Tensor:
-    # [B,H,W,8,C]; outside the image counts as transparent black.
-    return torch.stack([_shift(image, dy, dx) for dy, dx in _SIDES + _DIAGONALS], dim=3)
+    # [B,H,W,8,C]; outside the image every channel is -1, which matches no real colour and is never picked.
+    return torch.stack([_shift(image, dy, dx, fill=_OUTSIDE) for dy, dx in _SIDES + _DIAGONALS], dim=3)
+
+
+def _inside(nb: torch.Tensor) -> torch.Tensor:
+    return nb[..., -1] != _OUTSIDE
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -72,7 +79,7 @@ def remove_orphans(image: torch.Tensor) -> torch.Tensor:
     img = image if image.shape[-1] == 4 else torch.cat([image, torch.ones_like(image[..., :1])], -1)
     nb = _neighbours(img)
     orphan = ~_same(nb, img.unsqueeze(3)).any(-1)
-    votes = _same(nb.unsqueeze(4), nb.unsqueeze(3)).sum(-1)
+    votes = _same(nb.unsqueeze(4), nb.unsqueeze(3)).sum(-1) * _inside(nb)
     # First neighbour with the most votes: sides come first, so ties favour a side neighbour.
     pick = votes.argmax(-1, keepdim=True)
     repl = nb.gather(3, pick.unsqueeze(-1).expand(*pick.shape, img.shape[-1])).squeeze(3)
@@ -101,7 +108,7 @@ def remove_jaggies(image: torch.Tensor) -> torch.Tensor:
             corner |= (sides[..., j] & sides[..., (j + 1) % 4] & ~sides[..., (j + 2) % 4] & ~sides[..., (j + 3) % 4]
                        & ~diags[..., j] & ~diags[..., (j + 2) % 4])
         corner &= (img[..., 3] > 0) & (parity == phase)
-        other = ~same
+        other = ~same & _inside(nb)
         votes = (_same(nb.unsqueeze(4), nb.unsqueeze(3)) & other.unsqueeze(3)).sum(-1) * other
         pick = votes.argmax(-1, keepdim=True)
         repl = nb.gather(3, pick.unsqueeze(-1).expand(*pick.shape, img.shape[-1])).squeeze(3)

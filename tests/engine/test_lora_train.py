@@ -2,7 +2,7 @@
 the peft-merged weights (alpha ≠ rank), the file loads through core LoraLoader and ours with no key left out,
 and resume refuses another rank before loading anything.
 
-Everything that imports ``comfy`` runs in a subprocess (``lora_train_worker.py``, the ``dgx-pixels`` CLI): ComfyUI's
+Everything that imports ``comfy`` runs in a subprocess (``lora_train_worker.py``): ComfyUI's
 folder on ``sys.path`` would shadow modules of this pytest process. One tiny LoRA (64², rank 4, alpha 2, 3 steps)
 is trained once per module and shared by every test.
 """
@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from dgx_pixels.lora.files import lora_info, read_header
-from dgx_pixels.lora.train import state_path
+from dgx_pixels.lora.train import CheckpointMismatchError, TrainConfig, state_path, train_lora
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
@@ -82,16 +82,21 @@ def test_comfy_patches_the_peft_merged_weights(trained):
         assert layer["relative"] < 1e-3, f"{name}: relative difference {layer['relative']:.2e}"
 
 
-def test_resume_with_another_rank_fails_before_loading(trained, engine_dir, tiny_checkpoint):
+def test_resume_with_another_rank_fails_before_loading(trained, engine_dir, tiny_checkpoint, monkeypatch):
+    import dgx_pixels.lora.comfy_runtime as comfy_runtime
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the trainer started loading ComfyUI before refusing the resume state")
+
+    # Safe in this process: the check must fire before anything imports comfy, and this stops it if it does not.
+    monkeypatch.setattr(comfy_runtime, "import_comfy", no_loading)
     out, _, data = trained
     assert state_path(out).is_file()
-    done = subprocess.run([sys.executable, "-m", "dgx_pixels.mcp_bridge.cli", "train-lora", "--data", str(data),
-                           "--base", tiny_checkpoint, "--out", str(out), "--rank", "8", "--alpha", str(ALPHA),
-                           "--resolution", "64", "--resume", "--cpu", "--quiet", "--engine-dir", str(engine_dir)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "rank 4" in done.stderr and "--rank 4" in done.stderr
-    assert "loading" not in done.stdout  # the trainer says "loading <base> with ComfyUI" before loading
+    config = TrainConfig(data=data, base=tiny_checkpoint, out=out, steps=STEPS, rank=8, alpha=ALPHA, resolution=64,
+                         resume=True, cpu=True, progress=False, engine_dir=engine_dir)
+    with pytest.raises(CheckpointMismatchError, match="rank 4") as caught:
+        train_lora(config)
+    assert "--rank 4" in str(caught.value)
 
 
 def test_trained_file_loads_through_core_and_ours_without_unloaded_keys(trained, engine, tiny_checkpoint,

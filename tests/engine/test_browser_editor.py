@@ -1,0 +1,144 @@
+"""The graph editor in a real Chromium (Debian's /usr/bin/chromium driven by Playwright) against the real engine:
+it loads with our extension and no errors from it, every bundled workflow loads with no missing node types, our
+previews render pixel-perfect, and a workflow runs from the Queue button. Screenshots go to the pytest tmp dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.engine
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+UI_WORKFLOWS = sorted(p for p in WORKFLOWS.glob("*.json")
+                      if not p.name.endswith((".api.json", ".params.json")) and "nodes" in json.loads(p.read_text()))
+OURS = ("dgx_pixels", "dgx-pixels", "DGXPixels")
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def sheet_image(upload_png) -> str:
+    """A 12×8 two-frame sheet in the engine's input folder (uploaded before Playwright owns the event loop)."""
+    sprite = np.zeros((8, 12, 4), np.uint8)
+    sprite[..., 3] = 255
+    sprite[:, :6, :3] = [200, 40, 40]
+    sprite[:, 6:, :3] = [40, 40, 200]
+    return upload_png(Image.fromarray(sprite, "RGBA"), "dgx_browser_sheet.png")
+
+
+@pytest.fixture(scope="module")
+def editor(engine, tmp_path_factory, sheet_image):
+    """A page with the editor open and ready; ``page.console_errors`` collects console errors and page errors."""
+    shots = tmp_path_factory.mktemp("browser")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.goto(engine.url, wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph "
+                               "&& window.app.extensions?.length > 0", timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.console_errors = errors
+        page.shots = shots
+        yield page
+        browser.close()
+
+
+def load_graph(page, workflow: dict) -> None:
+    page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", workflow)
+    page.wait_for_timeout(300)
+
+
+def test_editor_loads_our_extension_without_errors(editor):
+    names = editor.evaluate("() => window.app.extensions.map(e => e.name)")
+    assert "DGXPixels.PixelPreview" in names
+    setting = editor.evaluate("() => window.app.extensionManager.setting.get('DGXPixels.Preview.Zoom')")
+    assert setting == "auto"
+    ours = [e for e in editor.console_errors if any(tag in e for tag in OURS)]
+    assert not ours, ours
+    editor.screenshot(path=str(editor.shots / "editor.png"))
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_bundled_workflow_loads_with_no_missing_node_types(editor, path):
+    workflow = json.loads(path.read_text())
+    load_graph(editor, workflow)
+    missing = editor.evaluate("(types) => types.filter(t => !(t in window.LiteGraph.registered_node_types))",
+                              sorted({n["type"] for n in workflow["nodes"]}))
+    assert missing == []
+    count = editor.evaluate("() => window.app.graph._nodes.length")
+    assert count == len(workflow["nodes"])
+    editor.screenshot(path=str(editor.shots / f"workflow_{path.stem}.png"))
+    docs = WORKFLOWS.parent / "docs" / "workflows"
+    if docs.is_dir():
+        editor.screenshot(path=str(docs / f"{path.stem}.png"))
+
+
+def test_previews_swatches_and_sheet_animation_render(editor, sheet_image):
+    name = sheet_image
+    load_graph(editor, json.loads((WORKFLOWS / "seamless_tileset.json").read_text()))
+    image = {"filename": name, "subfolder": "", "type": "input"}
+    output = {"images": [image], "dgx_palette": ["#c82828", "#2828c8", "#000000"], "dgx_seam_error": [0.0123],
+              "dgx_sheet": [{"image": image, "frames": [{"x": 0, "y": 0, "w": 6, "h": 8, "duration_ms": 50},
+                                                        {"x": 6, "y": 0, "w": 6, "h": 8, "duration_ms": 50}],
+                             "tags": [{"name": "idle", "from": 0, "to": 1, "direction": "forward"}]}]}
+    # The same event the engine sends when TilePreview (node 10) has run.
+    editor.evaluate("(output) => window.comfyAPI.api.api.dispatchCustomEvent('executed', "
+                    "{node: '10', display_node: '10', output, prompt_id: 'browser-test'})", output)
+    editor.wait_for_function("() => [...document.querySelectorAll('.dgx-pixels-image')]"
+                             ".some(img => img.naturalWidth > 0 && img.dataset.zoom)", timeout=20_000)
+    shown = editor.evaluate("""() => {
+        const img = document.querySelector('.dgx-pixels-image');
+        return {rendering: getComputedStyle(img).imageRendering, zoom: Number(img.dataset.zoom),
+                width: parseFloat(img.style.width), natural: img.naturalWidth,
+                swatches: [...document.querySelectorAll('.dgx-pixels-swatch')].map(s => s.dataset.colour),
+                info: document.querySelector('.dgx-pixels-info').textContent};
+    }""")
+    assert shown["rendering"] == "pixelated"
+    assert shown["zoom"] >= 1 and shown["width"] == shown["natural"] * shown["zoom"]
+    assert shown["swatches"] == ["#c82828", "#2828c8", "#000000"]
+    assert shown["info"] == "seam error 0.0123"
+    frames = set()
+    for _ in range(12):
+        frames.add(editor.evaluate("() => document.querySelector('.dgx-pixels-animation-canvas')?.dataset.frame"))
+        editor.wait_for_timeout(40)
+    assert {"0", "1"} <= frames, f"the sheet's tag did not animate: {frames}"
+    editor.screenshot(path=str(editor.shots / "previews.png"))
+
+
+def test_cpu_workflow_runs_from_the_queue_button(editor, tiny_checkpoint):
+    workflow = json.loads((WORKFLOWS / "text_to_sprite.json").read_text())
+    for node in workflow["nodes"]:
+        values = node["widgets_values"]
+        if node["type"] == "CheckpointLoaderSimple":
+            values[0] = tiny_checkpoint
+            node["properties"].pop("models", None)
+        elif node["type"] == "DGXPixels.LoraStack":
+            node["properties"].pop("models", None)
+            node["widgets_values"] = ["None" if isinstance(v, str) and v.endswith(".safetensors") else v
+                                      for v in values]
+        elif node["type"] == "EmptyLatentImage":
+            values[0:2] = [128, 128]
+        elif node["type"] == "KSampler":
+            values[2] = 2  # seed, control, steps
+    load_graph(editor, workflow)
+    editor.locator("[data-testid='queue-button']").first.click()
+    editor.wait_for_function("""() => [...document.querySelectorAll('.dgx-pixels-image')]
+        .some(img => img.naturalWidth > 0 && img.src.includes('type=temp'))""", timeout=240_000)
+    saved = editor.evaluate("() => Object.values(window.app.nodeOutputs || {})"
+                            ".flatMap(o => o.images || []).filter(i => i.type === 'output').length")
+    assert saved >= 1
+    editor.screenshot(path=str(editor.shots / "queued_run.png"))
