@@ -127,6 +127,15 @@ def state_dir() -> Path:
     return path
 
 
+def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
+    """Return the JSON body of GET ``url`` when it answers 200, else None."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback URL we built)
+            return json.loads(response.read()) if response.status == 200 else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 def http_ok(url: str, timeout_s: float = 2.0) -> bool:
     """Return True when GET ``url`` answers 200."""
     try:
@@ -277,7 +286,7 @@ def start_engine(
     run = EngineRun(url=url, port=port, pid=process.pid, engine_dir=str(engine_dir),
                     log_path=str(log_path) if log_path else None, process=process)
     try:
-        _wait_healthy(run, wait_s)
+        _wait_healthy(run, wait_s, expected_argv=args[1:])
     except BaseException:
         run.stop(timeout_s=5)
         raise
@@ -286,15 +295,20 @@ def start_engine(
     return run
 
 
-def _wait_healthy(run: EngineRun, wait_s: float) -> None:
+def _wait_healthy(run: EngineRun, wait_s: float, expected_argv: list[str]) -> None:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         code = run.process.poll() if run.process else None
         if code is not None:
             raise EngineError(f"the engine exited with code {code} while starting"
                               + (f"; last lines of {run.log_path}:\n{log_tail(run.log_path)}" if run.log_path else ""))
-        if http_ok(f"{run.url}/system_stats"):
-            return
+        stats = http_json(f"{run.url}/system_stats")
+        if stats is not None:
+            # Another engine may have grabbed the port first; only an engine started with our arguments counts.
+            if stats.get("system", {}).get("argv") == expected_argv:
+                return
+            raise EngineError(f"another engine answers on {run.url} (started with "
+                              f"{' '.join(stats.get('system', {}).get('argv', []))}); choose another port")
         time.sleep(0.5)
     raise EngineError(f"the engine did not answer on {run.url} within {wait_s:.0f} s"
                       + (f"; last lines of {run.log_path}:\n{log_tail(run.log_path)}" if run.log_path else ""))

@@ -184,19 +184,30 @@ def _gather_fit_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, seed: int)
 
 
 def _median_cut(lab: torch.Tensor, k: int) -> torch.Tensor:
+    def score(box: torch.Tensor) -> float:
+        return float(((box - box.mean(0)) ** 2).sum()) if len(box) > 1 else -1.0
+
     boxes = [lab]
+    scores = [score(lab)]
     while len(boxes) < k:
         # Split the box holding the most squared error, along its widest OKLab axis, at the median.
-        scores = [float(((b - b.mean(0)) ** 2).sum()) if len(b) > 1 else -1.0 for b in boxes]
         i = int(np.argmax(scores))
         if scores[i] <= 0:
             break
         box = boxes.pop(i)
+        scores.pop(i)
         axis = int((box.max(0).values - box.min(0).values).argmax())
         order = box[:, axis].argsort(stable=True)
         half = len(box) // 2
-        boxes.extend([box[order[:half]], box[order[half:]]])
+        for part in (box[order[:half]], box[order[half:]]):
+            boxes.append(part)
+            scores.append(score(part))
     return torch.stack([b.mean(0) for b in boxes])
+
+
+def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    # |p-c|² = |p|² - 2p·c + |c|²; |p|² is the same for every centre, so it is left out. Faster than cdist.
+    return (centres.pow(2).sum(1)[None, :] - 2 * points @ centres.T).argmin(1)
 
 
 def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None, seed: int = 0,
@@ -217,7 +228,7 @@ def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None
     lab = rgb_to_oklab(pixels)
     centres = _median_cut(lab, k)
     for _ in range(iterations):
-        assign = torch.cdist(lab, centres).argmin(1)
+        assign = _nearest(lab, centres)
         sums = torch.zeros_like(centres).index_add_(0, assign, lab)
         counts = torch.bincount(assign, minlength=len(centres)).unsqueeze(1).float()
         centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
@@ -231,7 +242,7 @@ def nearest_palette_index(lab: torch.Tensor, palette_lab: torch.Tensor) -> torch
     flat = lab.reshape(-1, 3)
     out = torch.empty(len(flat), dtype=torch.long, device=flat.device)
     for start in range(0, len(flat), _CHUNK):
-        out[start:start + _CHUNK] = torch.cdist(flat[start:start + _CHUNK], palette_lab).argmin(1)
+        out[start:start + _CHUNK] = _nearest(flat[start:start + _CHUNK], palette_lab)
     return out.reshape(lab.shape[:-1])
 
 

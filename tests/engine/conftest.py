@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from dgx_pixels.mcp_bridge.client import EngineClient, OutputFile, PromptResult
-from dgx_pixels.mcp_bridge.local_engine import EngineRun, find_engine_dir, start_engine
+from dgx_pixels.mcp_bridge.local_engine import EngineRun, find_engine_dir, pick_free_port, start_engine
 
 TINY_CHECKPOINT = "dgx-pixels-tiny-sd15.safetensors"
 
@@ -53,7 +53,8 @@ def tiny_checkpoint(engine_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory, engine_dir: Path, tiny_checkpoint: str):
     run_dir = tmp_path_factory.mktemp("engine")
-    run = start_engine(port=None, engine_dir=engine_dir, run_dir=run_dir, cpu=True)
+    # A random free port, never the default 8188 a developer's own engine may be using.
+    run = start_engine(port=pick_free_port(), engine_dir=engine_dir, run_dir=run_dir, cpu=True)
     try:
         yield RunningEngine(run, run_dir, engine_dir)
     finally:

@@ -50,7 +50,13 @@ def editor(engine, tmp_path_factory, sheet_image):
         page.goto(engine.url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph "
                                "&& window.app.extensions?.length > 0", timeout=120_000)
-        page.wait_for_timeout(1500)
+        # The first-run template browser and the missing-models dialog (the SDXL files are absent here) would
+        # cover the canvas and the Queue button.
+        page.evaluate("async () => { const s = window.app.extensionManager.setting;"
+                      " await s.set('Comfy.TutorialCompleted', true);"
+                      " await s.set('Comfy.Workflow.ShowMissingModelsWarning', false); }")
+        page.wait_for_timeout(1000)
+        page.keyboard.press("Escape")
         page.console_errors = errors
         page.shots = shots
         yield page
@@ -60,6 +66,7 @@ def editor(engine, tmp_path_factory, sheet_image):
 def load_graph(page, workflow: dict) -> None:
     page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", workflow)
     page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
 
 
 def test_editor_loads_our_extension_without_errors(editor):
@@ -98,8 +105,13 @@ def test_previews_swatches_and_sheet_animation_render(editor, sheet_image):
     # The same event the engine sends when TilePreview (node 10) has run.
     editor.evaluate("(output) => window.comfyAPI.api.api.dispatchCustomEvent('executed', "
                     "{node: '10', display_node: '10', output, prompt_id: 'browser-test'})", output)
-    editor.wait_for_function("() => [...document.querySelectorAll('.dgx-pixels-image')]"
-                             ".some(img => img.naturalWidth > 0 && img.dataset.zoom)", timeout=20_000)
+    try:
+        editor.wait_for_function("() => [...document.querySelectorAll('.dgx-pixels-image')]"
+                                 ".some(img => img.naturalWidth > 0 && img.dataset.zoom)", timeout=20_000)
+    except playwright_sync.TimeoutError:
+        state = editor.evaluate("() => [...document.querySelectorAll('.dgx-pixels-image')]"
+                                ".map(i => [i.src, i.naturalWidth, i.complete])")
+        pytest.fail(f"no preview image loaded: {state}; console: {[e for e in editor.console_errors if 'NAME_NOT_RESOLVED' not in e][-6:]}")
     shown = editor.evaluate("""() => {
         const img = document.querySelector('.dgx-pixels-image');
         return {rendering: getComputedStyle(img).imageRendering, zoom: Number(img.dataset.zoom),
