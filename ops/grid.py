@@ -338,7 +338,8 @@ def _occupancy(e: torch.Tensor, bounds: tuple[float, ...], period: float) -> flo
 
 
 def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: float, max_cell: float,
-                  drift: float) -> tuple[tuple[float, ...], float, float]:
+                  drift: float) -> list[tuple[tuple[float, ...], float, float]]:
+    """Acceptable (bounds, period, phase) for one axis, best first."""
     length = image.shape[axis]
     rows = _rows_for_axis(image, axis)
     e = _clean(e)
@@ -376,13 +377,13 @@ def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: flo
             err = _interior_error(rows, bounds)
             candidates.append((period, bounds, phase % period, err, _occupancy(e, bounds, period)))
     if not candidates:
-        return (0.0, float(length)), float(length), 0.0
+        return [((0.0, float(length)), float(length), 0.0)]
     best = min(c[3] for c in candidates)
     # Among grids whose cells are about as flat inside as the flattest (which rules out cells too big or out of
     # phase), the one whose cuts most often land on real edges (which rules out harmonics that oversample).
     ok = [c for c in candidates if c[3] <= best * 1.3 + 0.002]
-    period, bounds, phase, _, _ = max(ok, key=lambda c: (round(c[4], 1), -c[3]))
-    return bounds, period, phase
+    ok.sort(key=lambda c: (round(c[4], 1), -c[3]), reverse=True)
+    return [(bounds, period, phase) for period, bounds, phase, _, occupancy in ok if occupancy >= 0.5 * ok[0][4]]
 
 
 def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: float | None = None,
@@ -401,8 +402,20 @@ def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: floa
     if not 0 <= drift <= 0.5:
         raise ValueError(f"drift must be between 0 and 0.5 of a cell, got {drift}")
     ex, ey = _edge_profiles(image)
-    xb, cx, ox = _recover_axis(image, ex, 2, min_cell_px, max_cell_px, drift)
-    yb, cy, oy = _recover_axis(image, ey, 1, min_cell_px, max_cell_px, drift)
+    xs = _recover_axis(image, ex, 2, min_cell_px, max_cell_px, drift)
+    ys = _recover_axis(image, ey, 1, min_cell_px, max_cell_px, drift)
+    (xb, cx, ox), (yb, cy, oy) = xs[0], ys[0]
+    # Cells are almost always square. When the axes disagree, the larger cell is usually a 1.5x or 2x miss: take
+    # the other axis's cell for it if that one also explains this axis.
+    if abs(cx - cy) > 0.15 * min(cx, cy):
+        if cx > cy:
+            match = [c for c in xs if abs(c[1] - cy) <= 0.08 * cy]
+            if match:
+                xb, cx, ox = match[0]
+        else:
+            match = [c for c in ys if abs(c[1] - cx) <= 0.08 * cx]
+            if match:
+                yb, cy, oy = match[0]
     return Grid(xb, yb, cx, cy, ox, oy)
 
 

@@ -54,13 +54,13 @@ def test_sigkill_never_leaves_torn_files(tmp_path):
     rnd = random.Random(1234)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     kills = 0
-    deadline = time.monotonic() + 15
-    while kills < 22 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # normally ~12 s; slack for a loaded machine
+    while kills < 21 and time.monotonic() < deadline:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(project), str(kills)], stdout=subprocess.PIPE, env=env
         )
         assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rnd.uniform(0.0, 0.25))
+        time.sleep(rnd.uniform(0.0, 0.2))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         kills += 1
