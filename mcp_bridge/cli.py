@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from .bridge_cli import add_job_parsers, add_mcp_parser, add_submit_parser
+from .pixelize_cli import add_pixelize_parser
+from .sheet_cli import add_deploy_parser, add_sheet_parser
 from ..lora.cli import add_train_lora_parser
 from .local_engine import (
     DEFAULT_HOST,
@@ -227,14 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_lora_parser(commands)
 
-    for extension in ("pixelize_cli", "sheet_cli"):
-        try:
-            module = importlib.import_module(f".{extension}", __package__)
-        except ImportError:
-            continue
-        for name in dir(module):
-            if name.startswith("add_") and name.endswith("_parser"):
-                getattr(module, name)(commands)
+    add_pixelize_parser(commands)
+    add_sheet_parser(commands)
+    add_deploy_parser(commands)
     importlib.import_module("..metrics.cli", __package__).add_metrics_exporter_parser(commands)
     return parser
 

@@ -1,4 +1,8 @@
-"""Nodes that pack frames into sprite sheets and export them into a Bevy project."""
+"""Nodes that pack frames into sprite sheets and export them into a Bevy project.
+
+MASK inputs and outputs follow ComfyUI's convention (as LoadImage gives them): 1 where transparent. The sheet ops
+work with alpha (1 = opaque); the conversion happens here, at the node boundary.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,26 @@ def _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size
 
 def _outputs(sheet) -> io.NodeOutput:
     page = torch.from_numpy(sheet.pages[0].astype(np.float32) / 255.0)
-    return io.NodeOutput(page[None, :, :, :3].contiguous(), page[None, :, :, 3].contiguous(), sheet,
+    transparency = 1.0 - page[None, :, :, 3]
+    return io.NodeOutput(page[None, :, :, :3].contiguous(), transparency.contiguous(), sheet,
                          ui=ui.PreviewText(sheet_summary(sheet)))
+
+
+def _alpha_of(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Alpha (1 = opaque) for the sheet ops from a ComfyUI MASK (1 = transparent); None keeps the frames' own
+    alpha channel (RGBA frames) or makes RGB frames opaque."""
+    if mask is None:
+        return None
+    if mask.ndim == 2:
+        mask = mask[None]
+    if mask.ndim != 3:
+        raise ValueError(f"mask: expected a MASK [B,H,W], got shape {tuple(mask.shape)}")
+    if tuple(mask.shape[1:]) != tuple(frames.shape[1:3]):
+        raise ValueError(
+            f"mask: {mask.shape[2]}x{mask.shape[1]} px but the frames are {frames.shape[2]}x{frames.shape[1]}; "
+            "the mask must match the frames"
+        )
+    return 1.0 - mask.float()
 
 
 class SpriteSheet(io.ComfyNode):
@@ -49,7 +71,8 @@ class SpriteSheet(io.ComfyNode):
             category="DGX-Pixels/sheets",
             description="Packs an IMAGE batch (one animation) into an atlas with tags, durations and pivots.",
             inputs=[
-                io.Image.Input("frames", tooltip="The animation's frames as one batch, in playback order."),
+                io.Image.Input("frames", tooltip="The animation's frames as one batch, in playback order. RGBA "
+                               "frames ([B,H,W,4]) keep their alpha channel; RGB frames are opaque unless a mask is given."),
                 io.String.Input("animation", default="idle", tooltip="Name of the animation tag (e.g. idle, walk)."),
                 io.Float.Input("fps", default=10.0, min=0.1, max=120.0, step=0.1, tooltip="Playback speed; each frame lasts 1000/fps ms."),
                 io.Combo.Input("direction", options=list(DIRECTIONS), default="forward", tooltip="Aseprite tag direction."),
@@ -57,12 +80,13 @@ class SpriteSheet(io.ComfyNode):
                 io.Float.Input("pivot_x", default=0.5, min=-1.0, max=2.0, step=0.01, tooltip="Pivot x in the frame (0 left, 1 right)."),
                 io.Float.Input("pivot_y", default=1.0, min=-1.0, max=2.0, step=0.01, tooltip="Pivot y in the frame (0 top, 1 bottom = feet)."),
                 *_layout_inputs(),
-                io.Mask.Input("mask", optional=True, tooltip="Alpha per frame, 1 = opaque (LoadImage's MASK is inverted: use InvertMask)."),
+                io.Mask.Input("mask", optional=True, tooltip="Optional transparency per frame (1 = transparent, as "
+                              "LoadImage gives); one mask for all frames or one per frame. Overrides an alpha channel."),
             ],
             outputs=[
-                io.Image.Output("atlas"),
-                io.Mask.Output("atlas_alpha"),
-                SpriteSheetType.Output("sheet"),
+                io.Image.Output("atlas", tooltip="The first atlas page (RGB); its transparency is the mask output."),
+                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas (1 = transparent), for SaveImage/JoinImageWithAlpha."),
+                SpriteSheetType.Output("sheet", tooltip="The sheet with its metadata, for Combine Sprite Sheets or Export to Bevy."),
             ],
         )
 
@@ -75,7 +99,7 @@ class SpriteSheet(io.ComfyNode):
         names = [f"{animation}_{i:04d}" for i in range(count)]
         tags = [AnimationTag(animation, 0, count - 1, direction, repeat)] if count else []
         sheet = build_sheet(
-            frames, mask, tags=tags, durations_ms=durations_from_fps(count, fps), names=names,
+            frames, _alpha_of(frames, mask), tags=tags, durations_ms=durations_from_fps(count, fps), names=names,
             pivot=(pivot_x, pivot_y),
             options=_options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two),
         )
@@ -97,7 +121,11 @@ class CombineSpriteSheets(io.ComfyNode):
                 SpriteSheetType.Input("sheet_3", optional=True, tooltip="Optional third animation."),
                 SpriteSheetType.Input("sheet_4", optional=True, tooltip="Optional fourth animation."),
             ],
-            outputs=[io.Image.Output("atlas"), io.Mask.Output("atlas_alpha"), SpriteSheetType.Output("sheet")],
+            outputs=[
+                io.Image.Output("atlas", tooltip="The first atlas page (RGB); its transparency is the mask output."),
+                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas (1 = transparent)."),
+                SpriteSheetType.Output("sheet", tooltip="The combined sheet, for Export to Bevy."),
+            ],
         )
 
     @classmethod

@@ -29,10 +29,12 @@ class Grid:
 
     @property
     def width(self) -> int:
+        """Number of cells across (the native width)."""
         return len(self.x_bounds) - 1
 
     @property
     def height(self) -> int:
+        """Number of cells down (the native height)."""
         return len(self.y_bounds) - 1
 
 

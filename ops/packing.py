@@ -1,10 +1,12 @@
-"""Rectangle packing for sprite atlases: a uniform grid and MaxRects (best short side fit).
+"""Rectangle packing for sprite atlases: a uniform grid, MaxRects and a skyline packer.
 
 MaxRects follows Jylänki, "A Thousand Ways to Pack the Bin" (2010): the free space is kept as a list of maximal
-free rectangles; each rectangle goes where its shorter leftover side is smallest. The bin size is searched (widths
-around the square root of the total area, a binary search on the height), several sort orders are tried together
-with the "global choice" variant (at each step, the best rectangle of all the remaining ones is placed), and the
-smallest bin wins. Rectangles are never rotated: a pixel-art atlas must not turn sprites.
+free rectangles, updated incrementally (only free rectangles that the new one overlaps are split, and only the new
+pieces are checked for containment). Up to :data:`MAXRECTS_MAX_RECTS` rectangles, a strip pass (bottom-left rule,
+several sort orders and widths) finds a good bin, then a binary search on the height with best-short-side-fit
+(and the "global choice" variant for small sets) tightens it. Larger sets use a skyline bottom-left packer, which
+is linear in the skyline length per rectangle and reaches the same density once there are many rectangles.
+Rectangles are never rotated: a pixel-art atlas must not turn sprites.
 
 Everything is deterministic: ties are broken by input order.
 """
@@ -15,14 +17,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 SORT_ORDERS: tuple[str, ...] = ("area", "max_side", "height", "width", "perimeter")
 GLOBAL_CHOICE = "global"
-# Global choice costs O(n²); above this many rectangles only the sorted orders run.
-GLOBAL_CHOICE_MAX_RECTS = 150
-_BIG = 1 << 24
-_NEVER = 1 << 62
+# Global choice costs O(n² · free rects) per bin; only small sets get it.
+GLOBAL_CHOICE_MAX_RECTS = 48
+# Above this many rectangles only the skyline packer runs (pure-Python MaxRects grows quadratically).
+MAXRECTS_MAX_RECTS = 300
+# Up to this many rectangles a binary search on the height with best-short-side-fit tightens the bin.
+TIGHTEN_MAX_RECTS = 120
+# Bin widths tried, as factors of the square root of the total area.
+_WIDTH_FACTORS = (1.0, 0.9, 1.1, 0.8, 1.25, 1.5, 1.75, 2.0)
+
+_Sizes = list[tuple[int, int]]
+_Positions = list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -59,226 +66,279 @@ def _next_pow2(value: int) -> int:
     return 1 << max(0, (int(value) - 1).bit_length())
 
 
-def _order_indices(sizes: np.ndarray, order: str) -> np.ndarray:
-    w, h = sizes[:, 0], sizes[:, 1]
-    if order == "area":
-        key = (w * h) * _BIG + np.maximum(w, h)
-    elif order == "max_side":
-        key = np.maximum(w, h) * _BIG + np.minimum(w, h)
-    elif order == "height":
-        key = h * _BIG + w
-    elif order == "width":
-        key = w * _BIG + h
-    elif order == "perimeter":
-        key = (w + h) * _BIG + np.maximum(w, h)
-    else:
+def _order(sizes: _Sizes, order: str) -> list[int]:
+    """Indices of ``sizes`` by descending ``order`` key, ascending index on ties."""
+    keys = {
+        "area": lambda wh: (wh[0] * wh[1], max(wh)),
+        "max_side": lambda wh: (max(wh), min(wh)),
+        "height": lambda wh: (wh[1], wh[0]),
+        "width": lambda wh: (wh[0], wh[1]),
+        "perimeter": lambda wh: (wh[0] + wh[1], max(wh)),
+    }
+    if order not in keys:
         raise ValueError(f"unknown sort order {order!r}; expected one of {SORT_ORDERS}")
-    # Descending key, ascending input index on ties (lexsort sorts by the last key first).
-    return np.lexsort((np.arange(len(sizes)), -key))
+    key = keys[order]
+    return sorted(range(len(sizes)), key=lambda i: (tuple(-k for k in key(sizes[i])), i))
 
 
-class _FreeSpace:
-    """Maximal free rectangles of one bin, as an int64 array of rows (x, y, w, h)."""
-
-    def __init__(self, width: int, height: int) -> None:
-        self.free = np.array([[0, 0, width, height]], dtype=np.int64)
-
-    def best_for(self, w: int, h: int) -> tuple[int, int, int]:
-        """(free index, short leftover, long leftover) of the best fit, index -1 when nothing fits."""
-        f = self.free
-        dw = f[:, 2] - w
-        dh = f[:, 3] - h
-        ok = (dw >= 0) & (dh >= 0)
-        if not ok.any():
-            return -1, _NEVER, _NEVER
-        short = np.minimum(dw, dh)
-        long = np.maximum(dw, dh)
-        score = np.where(ok, short * _BIG + long, _NEVER)
-        idx = int(np.argmin(score))
-        return idx, int(short[idx]), int(long[idx])
-
-    def best_matrix(self, ws: np.ndarray, hs: np.ndarray) -> tuple[int, int]:
-        """(row in ws/hs, free index) of the globally best pair; (-1, -1) when none fits."""
-        f = self.free
-        dw = f[None, :, 2] - ws[:, None]
-        dh = f[None, :, 3] - hs[:, None]
-        ok = (dw >= 0) & (dh >= 0)
-        if not ok.any():
-            return -1, -1
-        score = np.where(ok, np.minimum(dw, dh) * _BIG + np.maximum(dw, dh), _NEVER)
-        flat = int(np.argmin(score))
-        return divmod(flat, f.shape[0])
-
-    def place(self, x: int, y: int, w: int, h: int) -> None:
-        f = self.free
-        fx, fy, fw, fh = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
-        hit = (x < fx + fw) & (x + w > fx) & (y < fy + fh) & (y + h > fy)
-        if not hit.any():
-            return
-        keep = f[~hit]
-        hx, hy, hw, hh = (col for col in f[hit].T)
-        parts = []
-        m = x > hx
-        parts.append(np.column_stack((hx[m], hy[m], x - hx[m], hh[m])))
-        m = x + w < hx + hw
-        parts.append(np.column_stack((np.full(m.sum(), x + w), hy[m], hx[m] + hw[m] - (x + w), hh[m])))
-        m = y > hy
-        parts.append(np.column_stack((hx[m], hy[m], hw[m], y - hy[m])))
-        m = y + h < hy + hh
-        parts.append(np.column_stack((hx[m], np.full(m.sum(), y + h), hw[m], hy[m] + hh[m] - (y + h))))
-        new = np.concatenate(parts).astype(np.int64)
-        if len(new) == 0:
-            self.free = keep
-            return
-        # Only new parts can be redundant: kept rectangles were already maximal and the parts lie inside
-        # rectangles that no kept one contained.
-        allr = np.concatenate([keep, new])
-        nx, ny, nw, nh = (new[:, i][:, None] for i in range(4))
-        ax, ay, aw, ah = (allr[:, i][None, :] for i in range(4))
-        inside = (nx >= ax) & (ny >= ay) & (nx + nw <= ax + aw) & (ny + nh <= ay + ah)
-        k = len(keep)
-        own = np.arange(len(new))
-        inside[own, k + own] = False
-        equal = (nx == ax) & (ny == ay) & (nw == aw) & (nh == ah)
-        # Of two equal new parts keep the first one.
-        later_equal = equal & (np.arange(len(allr))[None, :] > (k + own)[:, None])
-        redundant = (inside & ~later_equal).any(axis=1)
-        self.free = np.concatenate([keep, new[~redundant]])
-
-
-def _pack_one_bin(sizes: np.ndarray, bin_w: int, bin_h: int, method: str, *, partial: bool = False):
-    """Positions (n×2, -1 where not placed) or None when ``partial`` is False and something does not fit."""
-    n = len(sizes)
-    pos = np.full((n, 2), -1, dtype=np.int64)
-    space = _FreeSpace(bin_w, bin_h)
-    if method == GLOBAL_CHOICE:
-        remaining = list(range(n))
-        while remaining:
-            rem = np.array(remaining)
-            row, fidx = space.best_matrix(sizes[rem, 0], sizes[rem, 1])
-            if row < 0:
-                if partial:
+def _place_free(free: list[tuple[int, int, int, int]], x: int, y: int, w: int, h: int) -> None:
+    """Update the maximal free rectangles ``free`` in place after occupying (x, y, w, h)."""
+    x2, y2 = x + w, y + h
+    keep = []
+    new = []
+    for rect in free:
+        fx, fy, fw, fh = rect
+        fx2, fy2 = fx + fw, fy + fh
+        if x >= fx2 or x2 <= fx or y >= fy2 or y2 <= fy:
+            keep.append(rect)
+            continue
+        if x > fx:
+            new.append((fx, fy, x - fx, fh))
+        if x2 < fx2:
+            new.append((x2, fy, fx2 - x2, fh))
+        if y > fy:
+            new.append((fx, fy, fw, y - fy))
+        if y2 < fy2:
+            new.append((fx, y2, fw, fy2 - y2))
+    # Kept rectangles stay maximal (each new piece lies inside a split rectangle that no kept one contained), so
+    # only the new pieces can be redundant.
+    for j, (ax, ay, aw, ah) in enumerate(new):
+        ax2, ay2 = ax + aw, ay + ah
+        inside = False
+        for k, (bx, by, bw, bh) in enumerate(new):
+            if k != j and bx <= ax and by <= ay and bx + bw >= ax2 and by + bh >= ay2:
+                # Of two equal pieces keep the first.
+                if (bx, by, bw, bh) != (ax, ay, aw, ah) or k < j:
+                    inside = True
                     break
-                return None
-            i = int(rem[row])
-            fx, fy = int(space.free[fidx, 0]), int(space.free[fidx, 1])
-            w, h = int(sizes[i, 0]), int(sizes[i, 1])
-            space.place(fx, fy, w, h)
-            pos[i] = (fx, fy)
-            remaining.pop(row)
-        return pos
-    for i in _order_indices(sizes, method):
-        w, h = int(sizes[i, 0]), int(sizes[i, 1])
-        fidx, _, _ = space.best_for(w, h)
-        if fidx < 0:
+        if not inside:
+            for bx, by, bw, bh in keep:
+                if bx <= ax and by <= ay and bx + bw >= ax2 and by + bh >= ay2:
+                    inside = True
+                    break
+        if not inside:
+            keep.append((ax, ay, aw, ah))
+    free[:] = keep
+
+
+def _maxrects(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int, rule: str, *, partial: bool = False):
+    """Positions (None where not placed) packing ``order`` into one bin by ``rule`` ("bssf": best short side fit,
+    "bl": bottom-left), or None when ``partial`` is False and a rectangle does not fit."""
+    free = [(0, 0, bin_w, bin_h)]
+    pos: list[tuple[int, int] | None] = [None] * len(sizes)
+    bssf = rule == "bssf"
+    never = 1 << 62
+    for i in order:
+        w, h = sizes[i]
+        best1 = best2 = never
+        bx = by = -1
+        for fx, fy, fw, fh in free:
+            dw = fw - w
+            dh = fh - h
+            if dw < 0 or dh < 0:
+                continue
+            if bssf:
+                s1, s2 = (dw, dh) if dw < dh else (dh, dw)
+            else:
+                s1, s2 = fy + h, fx
+            if s1 < best1 or (s1 == best1 and s2 < best2):
+                best1, best2, bx, by = s1, s2, fx, fy
+        if bx < 0:
             if partial:
                 continue
             return None
-        fx, fy = int(space.free[fidx, 0]), int(space.free[fidx, 1])
-        space.place(fx, fy, w, h)
-        pos[i] = (fx, fy)
+        pos[i] = (bx, by)
+        _place_free(free, bx, by, w, h)
     return pos
 
 
-def _methods(n: int) -> list[str]:
-    # Global choice is the best heuristic but O(n²) per bin; big inputs only get the fast sorted orders.
-    if n <= GLOBAL_CHOICE_MAX_RECTS:
-        return [GLOBAL_CHOICE, *SORT_ORDERS]
-    return ["area", "max_side"]
+def _maxrects_global(sizes: _Sizes, bin_w: int, bin_h: int):
+    """Positions packing every rectangle by best short side fit with a global choice, or None when one does not
+    fit."""
+    free = [(0, 0, bin_w, bin_h)]
+    pos: list[tuple[int, int] | None] = [None] * len(sizes)
+    remaining = list(range(len(sizes)))
+    never = 1 << 62
+    while remaining:
+        best1 = best2 = never
+        pick = bx = by = -1
+        for slot, i in enumerate(remaining):
+            w, h = sizes[i]
+            for fx, fy, fw, fh in free:
+                dw = fw - w
+                dh = fh - h
+                if dw < 0 or dh < 0:
+                    continue
+                s1, s2 = (dw, dh) if dw < dh else (dh, dw)
+                if s1 < best1 or (s1 == best1 and s2 < best2):
+                    best1, best2, pick, bx, by = s1, s2, slot, fx, fy
+        if pick < 0:
+            return None
+        i = remaining.pop(pick)
+        pos[i] = (bx, by)
+        _place_free(free, bx, by, *sizes[i])
+    return pos
 
 
-def _try_fit(sizes: np.ndarray, bin_w: int, bin_h: int, methods: Sequence[str]):
-    for method in methods:
-        pos = _pack_one_bin(sizes, bin_w, bin_h, method)
-        if pos is not None:
-            return method, pos
-    return None
+def _skyline(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int):
+    """Positions packing ``order`` bottom-left on a skyline of width ``bin_w``, or None when the height would
+    pass ``bin_h``."""
+    xs = [0]
+    ys = [0]
+    ends = [bin_w]
+    pos: list[tuple[int, int] | None] = [None] * len(sizes)
+    for i in order:
+        w, h = sizes[i]
+        best_top = best_x = 1 << 62
+        best_seg = -1
+        best_y = 0
+        count = len(xs)
+        for s in range(count):
+            x = xs[s]
+            right = x + w
+            if right > bin_w:
+                break
+            y = ys[s]
+            t = s
+            while ends[t] < right:
+                t += 1
+                if ys[t] > y:
+                    y = ys[t]
+            top = y + h
+            if top < best_top or (top == best_top and x < best_x):
+                best_top, best_x, best_seg, best_y = top, x, s, y
+        if best_seg < 0 or best_top > bin_h:
+            return None
+        x, right = best_x, best_x + w
+        pos[i] = (x, best_y)
+        # Replace the covered segments by one at the new top; keep the remainder of the last covered one.
+        t = best_seg
+        while t + 1 < len(xs) and xs[t + 1] < right:
+            t += 1
+        tail_end = ends[t]
+        tail_y = ys[t]
+        new_x = [x]
+        new_y = [best_top]
+        new_e = [right]
+        if tail_end > right:
+            new_x.append(right)
+            new_y.append(tail_y)
+            new_e.append(tail_end)
+        xs[best_seg : t + 1] = new_x
+        ys[best_seg : t + 1] = new_y
+        ends[best_seg : t + 1] = new_e
+        # Merge neighbours at the same height so the skyline stays short.
+        s = max(0, best_seg - 1)
+        stop = min(len(xs) - 1, best_seg + 2)
+        while s < stop:
+            if ys[s] == ys[s + 1]:
+                ends[s] = ends[s + 1]
+                del xs[s + 1], ys[s + 1], ends[s + 1]
+                stop -= 1
+            else:
+                s += 1
+    return pos
 
 
-# Target occupancies tried from tight to loose when searching a bin height for a given width.
-_OCCUPANCY_STEPS = (1.0, 0.985, 0.97, 0.95, 0.93, 0.9, 0.86, 0.8, 0.7, 0.55, 0.4, 0.25)
+def _extent(sizes: _Sizes, pos: _Positions) -> tuple[int, int]:
+    return max(x + w for (x, _), (w, _) in zip(pos, sizes)), max(y + h for (_, y), (_, h) in zip(pos, sizes))
 
 
-def _search_single_bin(sizes: np.ndarray, padding: int, max_size: int, power_of_two: bool):
-    """Smallest (w, h, method, positions) holding every rectangle in one bin, or None."""
-    n = len(sizes)
+def _search_single_bin(real: _Sizes, padding: int, max_size: int, power_of_two: bool):
+    """Smallest (w, h, method, positions) holding every rectangle of ``real`` in one bin, or None."""
+    n = len(real)
     # Padding goes between rectangles only: grow each rectangle and the bin by the padding.
-    grown = sizes + padding
-    area = int((grown[:, 0] * grown[:, 1]).sum())
-    min_w = int(sizes[:, 0].max())
-    min_h = int(sizes[:, 1].max())
+    grown = [(w + padding, h + padding) for w, h in real]
+    limit = max_size + padding
+    area = sum(w * h for w, h in grown)
+    min_w = max(w for w, _ in grown)
+    min_h = max(h for _, h in grown)
+    orderings: dict[str, list[int]] = {}
+
+    def ordered(name: str) -> list[int]:
+        if name not in orderings:
+            orderings[name] = _order(grown, name)
+        return orderings[name]
+
     if power_of_two:
         widths = []
-        w = _next_pow2(min_w)
-        while w <= max_size:
-            widths.append(w)
-            w *= 2
+        side = _next_pow2(min_w - padding)
+        while side <= max_size:
+            widths.append(side + padding)
+            side *= 2
     else:
         root = math.sqrt(area)
-        factors = (1.0, 1.2) if n > GLOBAL_CHOICE_MAX_RECTS else (1.0, 1.1, 0.9, 1.25, 1.5, 0.8)
-        widths = list(dict.fromkeys(max(min_w, min(max_size, int(math.ceil(root * f)))) for f in factors))
-        single_row = int(grown[:, 0].sum()) - padding
-        if n <= 16 and single_row <= max_size:
+        widths = list(dict.fromkeys(max(min_w, min(limit, math.ceil(root * f))) for f in _WIDTH_FACTORS))
+        single_row = sum(w for w, _ in grown)
+        if n <= 16 and single_row <= limit:
             widths.append(single_row)
-    methods = _methods(n)
 
-    def fit_height(width: int, heights: list[int], use: Sequence[str]):
-        """Binary search of the smallest height in ``heights`` that ``use`` fits; (height, method, pos) or None."""
-        lo, hi, found = 0, len(heights) - 1, None
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            got = _try_fit(grown, width + padding, heights[mid] + padding, use)
-            if got is None:
-                lo = mid + 1
-            else:
-                found = (heights[mid], *got)
-                hi = mid - 1
-        return found
-
-    def heights_for(width: int) -> list[int]:
-        lower = max(min_h, -(-area // (width + padding)) - padding)
-        if lower > max_size:
-            return []
+    def out_size(bin_w: int, pos: _Positions) -> tuple[int, int]:
+        w, h = _extent(real, pos)
         if power_of_two:
-            out, h = [], _next_pow2(lower)
-            while h <= max_size:
-                out.append(h)
-                h *= 2
-            return out
-        return sorted({min(max_size, int(math.ceil(lower / occ))) for occ in _OCCUPANCY_STEPS} | {max_size})
+            return bin_w - padding, _next_pow2(h)
+        return w, h
 
-    def used(width: int, height: int, pos: np.ndarray) -> tuple[int, int]:
-        if power_of_two:
-            return width, height
-        return int((pos[:, 0] + sizes[:, 0]).max()), int((pos[:, 1] + sizes[:, 1]).max())
+    def better(cand, best) -> bool:
+        return best is None or (cand[0] * cand[1], max(cand[0], cand[1])) < (best[0] * best[1], max(best[0], best[1]))
 
-    # Pass 1: every width with one fast order. Pass 2: the best width with every order (and global choice) at
-    # the heights below what pass 1 reached.
+    # Strip pass: each width with the full height, the skyline packer always, MaxRects bottom-left for small sets.
+    passes = [("skyline", "height")]
+    if n <= MAXRECTS_MAX_RECTS:
+        passes += [("skyline", "max_side"), ("maxrects-bl", "height")]
     best = None
-    for width in widths:
-        heights = heights_for(width)
-        if not heights or (best is not None and width * heights[0] >= best[0] * best[1]):
+    for bin_w in widths:
+        lower = max(min_h, -(-area // bin_w)) - padding
+        if best is not None and (bin_w - padding) * lower >= best[0] * best[1]:
             continue
-        found = fit_height(width, heights, ["area"])
-        if found is None:
-            found = fit_height(width, heights[-1:], methods)
-            if found is None:
+        for packer, name in passes:
+            if packer == "skyline":
+                pos = _skyline(grown, ordered(name), bin_w, limit)
+            else:
+                pos = _maxrects(grown, ordered(name), bin_w, limit, "bl")
+            if pos is None:
                 continue
-        height, method, pos = found
-        w_out, h_out = used(width, height, pos)
-        if best is None or (w_out * h_out, max(w_out, h_out)) < (best[0] * best[1], max(best[0], best[1])):
-            best = (w_out, h_out, method, pos, width, height)
-    if best is None:
+            w, h = out_size(bin_w, pos)
+            if h <= max_size and better((w, h), best):
+                best = (w, h, f"{packer}-{name}", pos, bin_w)
+    if best is None or n > TIGHTEN_MAX_RECTS:
+        return None if best is None else best[:4]
+
+    # Tightening: a binary search on the height at the best width with best-short-side-fit.
+    bin_w = best[4] if power_of_two else best[0] + padding
+    floor_h = max(min_h, -(-area // bin_w)) - padding
+    if power_of_two:
+        heights = []
+        side = _next_pow2(floor_h)
+        while side < best[1]:
+            heights.append(side)
+            side *= 2
+    else:
+        heights = list(range(floor_h, best[1]))
+    use_global = n <= GLOBAL_CHOICE_MAX_RECTS
+
+    def fits(height: int):
+        if use_global:
+            pos = _maxrects_global(grown, bin_w, height + padding)
+            if pos is not None:
+                return GLOBAL_CHOICE, pos
+        for name in ("area", "height", "max_side"):
+            pos = _maxrects(grown, ordered(name), bin_w, height + padding, "bssf")
+            if pos is not None:
+                return f"maxrects-bssf-{name}", pos
         return None
-    width, height = best[4], best[5]
-    tighter = [h for h in heights_for(width) if h < height]
-    if tighter:
-        found = fit_height(width, tighter, methods)
-        if found is not None:
-            h2, method, pos = found
-            w_out, h_out = used(width, h2, pos)
-            if w_out * h_out < best[0] * best[1]:
-                best = (w_out, h_out, method, pos, width, h2)
+
+    lo, hi = 0, len(heights) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        got = fits(heights[mid])
+        if got is None:
+            lo = mid + 1
+        else:
+            w, h = out_size(bin_w, got[1])
+            if better((w, h), best):
+                best = (w, h, got[0], got[1], bin_w)
+            hi = mid - 1
     return best[:4]
 
 
@@ -290,7 +350,8 @@ def pack_maxrects(
     power_of_two: bool = False,
     multipack: bool = True,
 ) -> PackResult:
-    """Pack rectangles ``sizes`` ((w, h) each) into the smallest page(s) with MaxRects best-short-side-fit.
+    """Pack rectangles ``sizes`` ((w, h) each) into the smallest page(s): MaxRects for up to
+    :data:`MAXRECTS_MAX_RECTS` rectangles, a skyline packer above.
 
     ``padding`` transparent pixels separate neighbours (not the page border). Pages are at most ``max_size`` on a
     side (power-of-two sides when ``power_of_two``). When everything does not fit in one page and ``multipack``,
@@ -303,59 +364,72 @@ def pack_maxrects(
         raise ValueError(f"padding must be >= 0, got {padding}")
     if max_size < 1:
         raise ValueError(f"max_size must be >= 1, got {max_size}")
-    arr = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-    if (arr <= 0).any():
-        bad = int(np.argmax((arr <= 0).any(axis=1)))
-        raise ValueError(f"frame {bad} has size {tuple(arr[bad])}; every frame needs a width and height >= 1")
-    too_big = (arr > max_size).any(axis=1)
-    if too_big.any():
-        bad = int(np.argmax(too_big))
-        raise ValueError(
-            f"frame {bad} is {arr[bad, 0]}x{arr[bad, 1]} px, larger than the maximum atlas size {max_size}; "
-            "raise max_size (up to 4096) or use smaller frames"
-        )
-    single = _search_single_bin(arr, padding, max_size, power_of_two)
+    real = [(int(w), int(h)) for w, h in sizes]
+    for i, (w, h) in enumerate(real):
+        if w <= 0 or h <= 0:
+            raise ValueError(f"frame {i} has size {(w, h)}; every frame needs a width and height >= 1")
+        if w > max_size or h > max_size:
+            raise ValueError(
+                f"frame {i} is {w}x{h} px, larger than the maximum atlas size {max_size}; "
+                "raise max_size (up to 4096) or use smaller frames"
+            )
+    single = _search_single_bin(real, padding, max_size, power_of_two)
     if single is not None:
         w, h, method, pos = single
-        return PackResult(((w, h),), tuple(Placement(0, int(x), int(y)) for x, y in pos), method)
+        return PackResult(((w, h),), tuple(Placement(0, x, y) for x, y in pos), method)
     if not multipack:
         raise ValueError(
-            f"{len(arr)} frames do not fit in one {max_size}x{max_size} atlas; enable multipack, raise max_size "
+            f"{len(real)} frames do not fit in one {max_size}x{max_size} atlas; enable multipack, raise max_size "
             "or split the frames into several sheets"
         )
-    return _multipack(arr, padding, max_size, power_of_two)
+    return _multipack(real, padding, max_size, power_of_two)
 
 
-def _multipack(arr: np.ndarray, padding: int, max_size: int, power_of_two: bool) -> PackResult:
-    placements: list[Placement | None] = [None] * len(arr)
+def _multipack(real: _Sizes, padding: int, max_size: int, power_of_two: bool) -> PackResult:
+    placements: list[Placement | None] = [None] * len(real)
     page_sizes: list[tuple[int, int]] = []
-    remaining = np.arange(len(arr))
-    methods = set()
-    while len(remaining):
-        sub = arr[remaining]
-        pos = _pack_one_bin(sub + padding, max_size + padding, max_size + padding, "area", partial=True)
-        on_page = remaining[pos[:, 0] >= 0]
-        # Shrink the page to the smallest bin holding exactly these rectangles.
-        shrunk = _search_single_bin(arr[on_page], padding, max_size, power_of_two)
+    methods: set[str] = set()
+    remaining = list(range(len(real)))
+    while remaining:
+        sub = [(real[i][0] + padding, real[i][1] + padding) for i in remaining]
+        order = _order(sub, "area")
+        if len(sub) <= MAXRECTS_MAX_RECTS:
+            pos = _maxrects(sub, order, max_size + padding, max_size + padding, "bssf", partial=True)
+        else:
+            pos = _skyline_partial(sub, order, max_size + padding)
+        on_page = [i for i, p in zip(remaining, pos) if p is not None]
         page = len(page_sizes)
+        # Shrink the page to the smallest bin holding exactly these rectangles.
+        shrunk = _search_single_bin([real[i] for i in on_page], padding, max_size, power_of_two)
         if shrunk is None:
-            placed = pos[pos[:, 0] >= 0]
-            w = int((placed[:, 0] + arr[on_page, 0]).max())
-            h = int((placed[:, 1] + arr[on_page, 1]).max())
+            placed = [p for p in pos if p is not None]
+            w, h = _extent([real[i] for i in on_page], placed)
             if power_of_two:
                 w, h = _next_pow2(w), _next_pow2(h)
-            page_sizes.append((w, h))
-            methods.add("area")
-            for i, (x, y) in zip(on_page, placed):
-                placements[int(i)] = Placement(page, int(x), int(y))
+            methods.add("maxrects-bssf-area")
         else:
-            w, h, method, spos = shrunk
-            page_sizes.append((w, h))
+            w, h, method, placed = shrunk
             methods.add(method)
-            for i, (x, y) in zip(on_page, spos):
-                placements[int(i)] = Placement(page, int(x), int(y))
-        remaining = remaining[pos[:, 0] < 0]
+        page_sizes.append((w, h))
+        for i, (x, y) in zip(on_page, placed):
+            placements[i] = Placement(page, x, y)
+        remaining = [i for i, p in zip(remaining, pos) if p is None]
     return PackResult(tuple(page_sizes), tuple(p for p in placements if p is not None), "+".join(sorted(methods)))
+
+
+def _skyline_partial(sizes: _Sizes, order: Sequence[int], side: int) -> list[tuple[int, int] | None]:
+    """Positions of the longest prefix of ``order`` that the skyline packer fits in a ``side``² bin (None after)."""
+    lo, hi, best = 1, len(order), None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        got = _skyline(sizes, order[:mid], side, side)
+        if got is None:
+            hi = mid - 1
+        else:
+            best, lo = got, mid + 1
+    if best is None:
+        return [None] * len(sizes)
+    return best
 
 
 def pack_grid(

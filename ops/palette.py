@@ -184,11 +184,11 @@ def _gather_fit_pixels(rgb: torch.Tensor, alpha: torch.Tensor | None, seed: int)
 
 
 def _median_cut(lab: torch.Tensor, k: int) -> torch.Tensor:
-    def score(box: torch.Tensor) -> float:
+    def _score(box: torch.Tensor) -> float:
         return float(((box - box.mean(0)) ** 2).sum()) if len(box) > 1 else -1.0
 
     boxes = [lab]
-    scores = [score(lab)]
+    scores = [_score(lab)]
     while len(boxes) < k:
         # Split the box holding the most squared error, along its widest OKLab axis, at the median.
         i = int(np.argmax(scores))
@@ -201,7 +201,7 @@ def _median_cut(lab: torch.Tensor, k: int) -> torch.Tensor:
         half = len(box) // 2
         for part in (box[order[:half]], box[order[half:]]):
             boxes.append(part)
-            scores.append(score(part))
+            scores.append(_score(part))
     return torch.stack([b.mean(0) for b in boxes])
 
 

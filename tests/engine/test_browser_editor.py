@@ -56,17 +56,26 @@ def editor(engine, tmp_path_factory, sheet_image):
                       " await s.set('Comfy.TutorialCompleted', true);"
                       " await s.set('Comfy.Workflow.ShowMissingModelsWarning', false); }")
         page.wait_for_timeout(1000)
-        page.keyboard.press("Escape")
+        close_dialogs(page)
         page.console_errors = errors
         page.shots = shots
         yield page
         browser.close()
 
 
+def close_dialogs(page) -> None:
+    """Close the editor's dialogs (first-run templates, missing models): they cover the canvas and the Queue button."""
+    page.keyboard.press("Escape")
+    for button in page.locator(".p-dialog .p-dialog-close-button, .p-dialog button[aria-label='Close']").all():
+        if button.is_visible():
+            button.click(timeout=5_000)
+    page.wait_for_timeout(300)
+
+
 def load_graph(page, workflow: dict) -> None:
     page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", workflow)
     page.wait_for_timeout(300)
-    page.keyboard.press("Escape")
+    close_dialogs(page)
 
 
 def test_editor_loads_our_extension_without_errors(editor):
@@ -150,8 +159,8 @@ def test_cpu_workflow_runs_from_the_queue_button(editor, tiny_checkpoint):
             values[2] = 2  # seed, control, steps
     load_graph(editor, workflow)
     editor.screenshot(path=str(editor.shots / "before_queue.png"))
-    editor.locator("[data-testid='queue-button']").first.click(force=True, timeout=15_000)
+    editor.locator("[data-testid='queue-button']").first.click(timeout=15_000)
     editor.wait_for_function("() => Object.values(window.app.nodeOutputs || {})"
-                             ".flatMap(o => o.images || []).some(i => i.type === 'output')", timeout=240_000)
+                             ".flatMap(o => o.images || []).some(i => i.type === 'output')", timeout=120_000)
     editor.wait_for_timeout(1000)
     editor.screenshot(path=str(editor.shots / "queued_run.png"))

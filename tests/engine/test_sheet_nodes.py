@@ -10,10 +10,10 @@ from dgx_pixels.mcp_bridge.client import ExecutionFailed
 pytestmark = pytest.mark.engine
 
 
-def _frames(g: Graph, colours):
+def _frames(g: Graph, colours, width=16, height=24):
     batch = None
     for colour in colours:
-        img = g.node("EmptyImage", width=16, height=24, batch_size=1, color=colour)
+        img = g.node("EmptyImage", width=width, height=height, batch_size=1, color=colour)
         batch = img if batch is None else g.node("ImageBatch", image1=batch, image2=img)
     return batch
 
@@ -79,3 +79,25 @@ def test_bad_input_is_an_execution_error_and_engine_keeps_serving(engine, run_pr
     result = run_prompt(ok.prompt)
     assert "would write 4 files" in result.outputs[dry.node_id]["text"][0]
     assert not (tmp_path / "assets").exists()
+
+
+def test_mask_follows_comfyui_convention(engine, run_prompt, tmp_path):
+    # A ComfyUI MASK is 1 where transparent: all transparent except an opaque 20x16 block at (4, 10).
+    g = Graph()
+    clear = g.node("SolidMask", value=1.0, width=32, height=40)
+    block = g.node("SolidMask", value=0.0, width=20, height=16)
+    mask = g.node("MaskComposite", destination=clear.out(0), source=block.out(0), x=4, y=10, operation="multiply")
+    sheet = g.node(
+        "DGXPixels.SpriteSheet", frames=_frames(g, [0xFF0000], 32, 40), animation="idle", fps=8.0, direction="forward",
+        repeat=0, pivot_x=0.5, pivot_y=1.0, layout="pack", columns=0, padding=0, extrude=0, trim=True,
+        merge_duplicates=True, max_size=1024, power_of_two=False, mask=mask.out(0),
+    )
+    export = g.node("DGXPixels.BevyExport", sheet=sheet.out(2), project=str(tmp_path), category="item", name="gem",
+                    variant="base", subdir="sprites", dry_run=False)
+    result = run_prompt(g.prompt)
+    assert "wrote 3 files" in result.outputs[export.node_id]["text"][0]
+    doc = json.loads((tmp_path / "assets" / "sprites" / "item_gem_base" / "item_gem_base.json").read_text())
+    frame = doc["frames"][0]
+    assert (frame["frame"]["w"], frame["frame"]["h"]) == (20, 16)
+    assert frame["spriteSourceSize"] == {"x": 4, "y": 10, "w": 20, "h": 16}
+    assert frame["sourceSize"] == {"w": 32, "h": 40}
