@@ -29,6 +29,7 @@ from .client import (
     JobLost,
     PromptTimeout,
     PromptValidationError,
+    default_engines,
     least_loaded,
 )
 from .params import BUNDLED_DIR, ParameterError, Workflow, find_workflow, is_api_format, load_workflow, prepare
@@ -47,8 +48,6 @@ def _err(text: str) -> None:
 
 
 def _engines(args: argparse.Namespace) -> list[str]:
-    from .server import default_engines
-
     return args.engine or default_engines()
 
 

@@ -11,11 +11,21 @@ the id so the job can be picked up later.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable
 
 import aiohttp
+
+
+DEFAULT_ENGINE = "http://127.0.0.1:8188"
+
+
+def default_engines() -> list[str]:
+    """Return the engine URLs of ``$DGX_PIXELS_ENGINE`` (comma-separated), else the local default."""
+    raw = os.environ.get("DGX_PIXELS_ENGINE", "")
+    return [url.strip() for url in raw.split(",") if url.strip()] or [DEFAULT_ENGINE]
 
 
 class EngineClientError(RuntimeError):
@@ -515,10 +525,11 @@ class EngineClient:
             return await response.read()
 
     async def upload_image(self, data: bytes, filename: str, *, subfolder: str = "",
-                           overwrite: bool = False) -> str:
-        """Upload an image into the engine's input folder; return the name to use in a LoadImage node."""
+                           overwrite: bool = False, content_type: str = "image/png") -> str:
+        """Upload a file (an image, or a palette for PaletteLoad) into the engine's input folder; return the name
+        to use in a LoadImage node (``subfolder/name``). Raises EngineClientError when the engine refuses it."""
         form = aiohttp.FormData()
-        form.add_field("image", data, filename=filename, content_type="image/png")
+        form.add_field("image", data, filename=filename, content_type=content_type)
         form.add_field("type", "input")
         form.add_field("subfolder", subfolder)
         form.add_field("overwrite", "true" if overwrite else "false")

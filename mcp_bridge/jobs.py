@@ -156,6 +156,24 @@ class JobManager:
         job.task = asyncio.create_task(self._follow(client, job, submission, list(prompt)))
         return job
 
+    def new_local_job(self, workflow: str) -> Job:
+        """Return a job the bridge runs itself (no engine), such as a sheet built by animate; it is pending until
+        ``finish_local_job``."""
+        import uuid
+
+        job = Job(str(uuid.uuid4()), "", workflow, status=RUNNING, message="working")
+        self.jobs[job.job_id] = job
+        return job
+
+    def finish_local_job(self, job: Job, paths: list[Path]) -> None:
+        """Mark a local job done with the files it wrote into its results folder."""
+        files = []
+        for path in paths:
+            data = path.read_bytes()
+            width, height = _image_size(data)
+            files.append(SavedFile(path, path.name, "", len(data), hashlib.sha256(data).hexdigest(), width, height))
+        job._update(status=DONE, progress=1.0, message="done", files=files, finished=time.time())
+
     async def _follow(self, client: EngineClient, job: Job, submission: Submission, node_ids: list[str]) -> None:
         def progress(fraction: float, message: str) -> None:
             job._update(progress=fraction, message=message, status=RUNNING)

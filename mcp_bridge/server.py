@@ -14,7 +14,7 @@ import contextlib
 import io
 import ipaddress
 import mimetypes
-import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,21 +26,26 @@ from fastmcp.server.context import Context
 from fastmcp.tools.base import ToolResult
 from mcp_types import ImageContent, ResourceLink, TextContent
 
-from .client import DONE, EngineClientError, PromptValidationError
-from .jobs import FINAL_STATES, Job, JobManager, JobNotFound, check_job_id
+from .client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
+from .jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
 from .params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
+from .sprites import (
+    MAX_FRAMES,
+    RESULT_URI,
+    confine,
+    decode_data_url,
+    job_file,
+    load_sheet,
+    palette_hex_file,
+    rgba_of,
+    sprite_workflow,
+    without_previews,
+)
 
-DEFAULT_ENGINE = "http://127.0.0.1:8188"
 RESULT_SCHEME = "dgx-pixels://results"
 THUMBNAIL_PX = 256
 MAX_INLINE_IMAGES = 4
 MAX_WAIT_S = 600.0
-
-
-def default_engines() -> list[str]:
-    """Return the engine URLs of ``$DGX_PIXELS_ENGINE`` (comma-separated), else the local default."""
-    raw = os.environ.get("DGX_PIXELS_ENGINE", "")
-    return [url.strip() for url in raw.split(",") if url.strip()] or [DEFAULT_ENGINE]
 
 
 def is_loopback(host: str) -> bool:
@@ -80,8 +85,10 @@ class Bridge:
     """What the tools share: the job manager, the workflows and a per-engine object_info cache."""
 
     def __init__(self, engine_urls: list[str], results_dir: Path, workflow_dirs: list[Path],
-                 default_wait_s: float, run_timeout_s: float):
+                 default_wait_s: float, run_timeout_s: float, project_roots: list[Path] | None = None):
         self.manager = JobManager(engine_urls, results_dir, run_timeout_s=run_timeout_s)
+        self.results_dir = Path(results_dir)
+        self.project_roots = [Path(root).expanduser().resolve() for root in project_roots or []]
         self.workflow_dirs = workflow_dirs
         self.default_wait_s = default_wait_s
         self.object_info: dict[str, dict] = {}
@@ -99,11 +106,16 @@ class Bridge:
                             + f" (available: {', '.join(workflows) or 'none'}; see list_workflows)")
         return workflows[name]
 
-    async def submit(self, workflow: Workflow, params: dict[str, Any]) -> Job:
+    async def submit(self, workflow: Workflow, params: dict[str, Any], *, palette_colours: list[str] | None = None,
+                     drop_previews: bool = False) -> Job:
         url = await self.manager.choose_engine()
         client = await self.manager.client(url)
         try:
+            if palette_colours:
+                params = {**params, **await self.upload_palette(client, palette_colours)}
             prompt = await prepare(client, workflow, params, self.object_info.setdefault(url, {}))
+            if drop_previews:
+                prompt = without_previews(prompt)
             return await self.manager.submit(prompt, workflow=workflow.name, engine_url=url)
         except ParameterError as exc:
             raise ToolError(f"invalid parameters for '{workflow.name}': {exc}") from None
@@ -111,6 +123,44 @@ class Bridge:
             raise ToolError(f"the engine rejected '{workflow.name}': {exc}") from None
         except EngineClientError as exc:
             raise ToolError(str(exc)) from None
+
+    @staticmethod
+    async def upload_palette(client, colours: list[str]) -> dict[str, str]:
+        """Upload ``colours`` as a .hex file into the engine's input folder; return the PaletteLoad values."""
+        try:
+            name, data = palette_hex_file(colours)
+        except ValueError as exc:
+            raise ParameterError([str(exc)]) from None
+        stored = await client.upload_image(data, name, subfolder="palettes", overwrite=True,
+                                           content_type="text/plain")
+        return {"palette": "file", "palette_file": stored}
+
+    def frames_of(self, sources: list[str]) -> list[tuple[str, bytes]]:
+        """Return (label, bytes) of each frame: a result URI, every image of a job id, or uploaded base64 PNG data.
+
+        Raises ToolError naming the first source that is none of these or not there."""
+        frames: list[tuple[str, bytes]] = []
+        for index, source in enumerate(sources):
+            source = str(source).strip()
+            try:
+                match = RESULT_URI.match(source)
+                if match:
+                    frames.append((source, job_file(self.results_dir, *match.groups()).read_bytes()))
+                elif UUID_RE.match(source):
+                    job = self.manager.jobs.get(source)
+                    if job is None or job.status != DONE:
+                        raise ValueError(f"job {source} is not a finished job of this bridge (see job_status)")
+                    images = [f for f in job.files if f.width]
+                    if not images:
+                        raise ValueError(f"job {source} produced no images")
+                    frames += [(f"{source}/{f.filename}", f.path.read_bytes()) for f in images]
+                else:
+                    frames.append((f"#{index}", decode_data_url(source)))
+            except ValueError as exc:
+                raise ToolError(f"frames[{index}]: {exc}") from None
+        if not frames or len(frames) > MAX_FRAMES:
+            raise ToolError(f"animate needs 1 to {MAX_FRAMES} frames, got {len(frames)}")
+        return frames
 
     async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
         wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
@@ -153,12 +203,14 @@ class Bridge:
 
 def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | None = None,
                  workflow_dirs: list[Path] | None = None, default_wait_s: float = 45.0,
-                 run_timeout_s: float = 3600.0, auth: Any = None) -> FastMCP:
+                 run_timeout_s: float = 3600.0, auth: Any = None, project_roots: list[Path] | None = None) -> FastMCP:
     """Return the FastMCP server. ``default_wait_s`` bounds how long a tool waits before answering with a job id
-    (MCP clients commonly give up near 60 s); ``auth`` is a FastMCP auth provider (the HTTP bearer token)."""
+    (MCP clients commonly give up near 60 s); ``auth`` is a FastMCP auth provider (the HTTP bearer token);
+    ``project_roots`` are the folders deploy_to_bevy may write under (none: deploying is refused)."""
     engine_urls = engine_urls or default_engines()
     results_dir = Path(results_dir or Path(tempfile.gettempdir()) / "dgx-pixels-results")
-    bridge = Bridge(engine_urls, results_dir, workflow_dirs or [BUNDLED_DIR], default_wait_s, run_timeout_s)
+    bridge = Bridge(engine_urls, results_dir, workflow_dirs or [BUNDLED_DIR], default_wait_s, run_timeout_s,
+                    project_roots)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP):
@@ -215,6 +267,96 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         finished = await asyncio.gather(*(bridge.wait(job, wait_s, None) for job in jobs))
         return {"jobs": [job.describe() for job in finished]}
 
+    @mcp.tool
+    async def generate_sprite(prompt: str, size: int = 64, palette: str | None = None,
+                              colors: list[str] | None = None, seed: int | None = None,
+                              checkpoint: str | None = None, lora: str | None = None, steps: int | None = None,
+                              render_px: int | None = None, negative: str | None = None,
+                              wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+        """Draw a pixel-art sprite from a text prompt: diffusion, then true-grid pixelization onto a palette.
+
+        size: the sprite's side in pixels (1..512). palette: a built-in palette name (e.g. endesga-32, pico-8), or
+        colors: the palette as '#rrggbb' strings. checkpoint: a file of the engine's models/checkpoints (see
+        list_models); lora: a LoRA file or 'None'; render_px: the diffusion size before pixelization (multiple of 8).
+        Waits up to wait_s like generate; a longer job answers {job_id, status}.
+        """
+        if palette and colors:
+            raise ToolError("give palette (a name) or colors (a list of '#rrggbb'), not both")
+        workflow = sprite_workflow(bridge.workflow_dirs)
+        values: dict[str, Any] = {"prompt": prompt, "width": size, "height": size}
+        optional = {"palette": palette, "seed": seed, "checkpoint": checkpoint, "lora": lora, "steps": steps,
+                    "negative": negative, "render_width": render_px, "render_height": render_px}
+        for name, value in optional.items():
+            if value is None:
+                continue
+            if name not in workflow.params:
+                raise ToolError(f"the {workflow.name} workflow has no '{name}' setting")
+            values[name] = value
+        job = await bridge.submit(workflow, values, palette_colours=colors, drop_previews=True)
+        return bridge.result(await bridge.wait(job, wait_s, ctx))
+
+    @mcp.tool
+    async def animate(frames: list[str], name: str = "sprite", fps: float = 10.0, layout: str = "grid",
+                      columns: int = 0, padding: int = 0, pivot_x: float = 0.5, pivot_y: float = 1.0) -> ToolResult:
+        """Pack frames into a sprite sheet (PNG + Aseprite JSON + Bevy .atlas.ron) with one looping animation.
+
+        frames, in playback order, each one of: a result URI (dgx-pixels://results/<job_id>/<file>), a job id
+        (all images of that job), or an uploaded PNG as base64 / data:image/png;base64 URL. layout: grid or pack.
+        Returns the sheet as a finished job: pass its job_id to deploy_to_bevy.
+        """
+        from ..ops.bevy_export import write_sheet_dir
+        from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps
+
+        if layout not in ("grid", "pack"):
+            raise ToolError(f"layout {layout!r} must be 'grid' or 'pack'")
+        if not re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", name or ""):
+            raise ToolError(f"name {name!r} must be lowercase letters and digits, joined by - or _ (e.g. slime_idle)")
+        loaded = bridge.frames_of(frames)
+        try:
+            rgba = [rgba_of(data, label) for label, data in loaded]
+            options = SheetOptions(layout=layout, columns=columns, padding=padding)
+            sheet = build_sheet(rgba, tags=[AnimationTag(name, 0, len(rgba) - 1)],
+                                durations_ms=durations_from_fps(len(rgba), fps), pivot=(pivot_x, pivot_y),
+                                options=options)
+            job = bridge.manager.new_local_job("animate")
+            written = write_sheet_dir(sheet, bridge.results_dir / job.job_id, name)
+        except ValueError as exc:
+            raise ToolError(f"cannot build the sheet: {exc}") from None
+        bridge.manager.finish_local_job(job, written)
+        result = bridge.result(job)
+        width, height = sheet.size
+        result.structured_content.update({"sheet": {"frames": len(sheet.frames), "textures": len(sheet.textures),
+                                                    "width": width, "height": height, "layout": layout,
+                                                    "animation": name, "fps": fps}})
+        return result
+
+    @mcp.tool
+    async def deploy_to_bevy(sheet: str, project: str, category: str, name: str, variant: str = "base",
+                             subdir: str = "sprites", dry_run: bool = False) -> dict:
+        """Export a sheet made by animate into a Bevy project's assets/ (atomic writes, backups, manifest.json).
+
+        sheet: the job_id animate returned. project: the Bevy project folder; it must lie under one of the bridge's
+        --project-root folders. dry_run: report what would be written and write nothing.
+        """
+        from ..ops.bevy_export import export_to_bevy
+
+        try:
+            folder = bridge.results_dir / check_job_id(sheet.strip())
+            target = confine(project, bridge.project_roots)
+            loaded = load_sheet(folder)
+            report = export_to_bevy(loaded, target, category=category, name=name, variant=variant, subdir=subdir,
+                                    dry_run=dry_run)
+        except PermissionError as exc:
+            raise ToolError(f"refused: {exc}") from None
+        except ValueError as exc:
+            raise ToolError(f"cannot deploy: {exc}") from None
+        return {"summary": report.summary(), "asset_name": report.asset_name, "target_dir": str(report.target_dir),
+                "dry_run": report.dry_run, "written": report.written,
+                "files": [{"path": str(path), "bytes": size} for path, size in report.files],
+                "manifest": str(report.manifest_path) if report.manifest_path else None,
+                "backup_dir": str(report.backup_dir) if report.backup_dir else None,
+                "warnings": list(report.warnings)}
+
     async def _job(job_id: str) -> Job:
         try:
             return await bridge.manager.get(check_job_id(job_id))
@@ -246,11 +388,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
     @mcp.resource(RESULT_SCHEME + "/{job_id}/{filename}")
     async def result_file(job_id: str, filename: str) -> list[ResourceContent]:
         """A file a job wrote (full size)."""
-        check_job_id(job_id)
-        root = (results_dir / job_id).resolve()
-        path = (root / filename).resolve()
-        if path.parent != root or not path.is_file():
-            raise ValueError(f"job {job_id} has no file {filename!r}")
+        path = job_file(results_dir, check_job_id(job_id), filename)
         return [ResourceContent(path.read_bytes(),
                                 mime_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")]
 
@@ -265,13 +403,15 @@ def bearer_auth(token: str):
 
 
 def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765,
-          token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0) -> None:
+          token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0,
+          project_roots: list[Path] | None = None) -> None:
     """Run the server until interrupted. Raises ValueError when HTTP is bound beyond loopback without a token."""
     if transport == "http" and not is_loopback(host) and not token:
         raise ValueError(f"binding the MCP server to {host} exposes the engine to the network: pass --token "
                          "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
     auth = bearer_auth(token) if (token and transport == "http") else None
-    mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth)
+    mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth,
+                       project_roots=project_roots)
     if transport == "stdio":
         mcp.run(transport="stdio", show_banner=False)
     else:

@@ -390,13 +390,19 @@ def _multipack(real: _Sizes, padding: int, max_size: int, power_of_two: bool) ->
     page_sizes: list[tuple[int, int]] = []
     methods: set[str] = set()
     remaining = list(range(len(real)))
+    # A power-of-two page can be no larger than the largest power of two within max_size.
+    side = 1 << (max_size.bit_length() - 1) if power_of_two else max_size
     while remaining:
         sub = [(real[i][0] + padding, real[i][1] + padding) for i in remaining]
         order = _order(sub, "area")
         if len(sub) <= MAXRECTS_MAX_RECTS:
-            pos = _maxrects(sub, order, max_size + padding, max_size + padding, "bssf", partial=True)
+            pos = _maxrects(sub, order, side + padding, side + padding, "bssf", partial=True)
         else:
-            pos = _skyline_partial(sub, order, max_size + padding)
+            pos = _skyline_partial(sub, order, side + padding)
+        if all(p is None for p in pos):
+            raise ValueError(
+                f"a frame does not fit in a {side}x{side} power-of-two page; raise max_size or use smaller frames"
+            )
         on_page = [i for i, p in zip(remaining, pos) if p is not None]
         page = len(page_sizes)
         # Shrink the page to the smallest bin holding exactly these rectangles.

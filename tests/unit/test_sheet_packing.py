@@ -227,3 +227,16 @@ def test_parse_tag():
     assert parse_tag("idle:3-3") == AnimationTag("idle", 3, 3)
     with pytest.raises(ValueError, match="NAME:FROM-TO"):
         parse_tag("walk")
+
+
+def test_skyline_path_for_large_sets_is_dense_deterministic_and_paged():
+    rng = np.random.default_rng(11)
+    sizes = [tuple(int(v) for v in rng.integers(8, 40, 2)) for _ in range(400)]
+    result = pack_maxrects(sizes, padding=1)
+    assert result.method.startswith("skyline") and result == pack_maxrects(sizes, padding=1)
+    _assert_no_overlap(sizes, result, padding=1)
+    assert occupancy(sizes, pack_maxrects(sizes)) > 0.93
+    paged = pack_maxrects(sizes, max_size=160, power_of_two=True)
+    assert len(paged.page_sizes) > 1 and len(paged.placements) == len(sizes)
+    assert all(w <= 160 and h <= 160 and w & (w - 1) == 0 and h & (h - 1) == 0 for w, h in paged.page_sizes)
+    _assert_no_overlap(sizes, paged)

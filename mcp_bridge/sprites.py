@@ -1,0 +1,169 @@
+"""What the sprite tools of the bridge need besides the engine: the text-to-sprite workflow (bundled, or built in
+code when no manifest is bundled), palettes given as colours, frames from earlier jobs or uploads, sheets in a
+results folder, and deploy paths confined to the configured project roots.
+
+Nothing here imports torch: sheets are numpy/PIL (``ops.sheet``, ``ops.bevy_export``), imported when first used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+
+from .params import ParamSpec, Workflow, bundled_workflows
+
+SPRITE_WORKFLOW = "text_to_sprite"
+RESULT_URI = re.compile(r"^dgx-pixels://results/([0-9a-f-]{36})/([^/\\]+)$")
+HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")
+MAX_FRAMES = 256
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+# Nodes that only show an image in the editor; the bridge makes its own thumbnails.
+PREVIEW_CLASSES = ("PreviewImage", "DGXPixels.PixelPreview")
+
+
+def built_in_sprite_workflow() -> Workflow:
+    """Return the text-to-sprite pipeline built in code (checkpoint → prompts → latent → KSampler → VAE decode →
+    Pixelize with a loaded palette → SaveImage), with the same parameter names as the bundled manifest."""
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "pixel art sprite", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry, photo", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": 0,
+            "steps": 20, "cfg": 6.0, "sampler_name": "euler_ancestral", "scheduler": "normal", "denoise": 1.0}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {"class_type": "DGXPixels.PaletteLoad", "inputs": {"name": "endesga-32", "file": ""}},
+        "8": {"class_type": "DGXPixels.Pixelize", "inputs": {
+            "image": ["6", 0], "palette": ["7", 0], "width": 64, "height": 64, "cell_px": 0.0, "grid": "fixed",
+            "mode": "contrast", "colors": 0, "dither": "none", "dither_strength": 1.0, "alpha": "auto",
+            "alpha_threshold": 0.5, "background": "flood", "outline": "outer", "cleanup": False, "seed": 0}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "dgx-pixels/sprite"}},
+    }
+
+    def spec(name, node, input_name, kind, default=None, **extra) -> ParamSpec:
+        return ParamSpec(name=name, node=node, input=input_name, type=kind, default=default, **extra)
+
+    params = [
+        spec("prompt", "2", "text", "string"), spec("negative", "3", "text", "string"),
+        spec("checkpoint", "1", "ckpt_name", "model", folder="checkpoints"),
+        spec("seed", "5", "seed", "int", min=0, max=2**64 - 1), spec("steps", "5", "steps", "int", min=1, max=150),
+        spec("cfg", "5", "cfg", "float", min=0.0, max=30.0), spec("sampler", "5", "sampler_name", "choice"),
+        spec("render_width", "4", "width", "int", min=16, max=2048, multiple_of=8),
+        spec("render_height", "4", "height", "int", min=16, max=2048, multiple_of=8),
+        spec("palette", "7", "name", "choice"), spec("palette_file", "7", "file", "string"),
+        spec("width", "8", "width", "int", min=1, max=512), spec("height", "8", "height", "int", min=1, max=512),
+        spec("outline", "8", "outline", "choice"), spec("filename_prefix", "9", "filename_prefix", "string"),
+    ]
+    return Workflow(SPRITE_WORKFLOW, prompt, {p.name: p for p in params},
+                    "Text to sprite (built in: no bundled manifest was found).")
+
+
+def sprite_workflow(directories: list[Path]) -> Workflow:
+    """Return the bundled text-to-sprite workflow when a manifest exists for it, else the built-in one."""
+    return bundled_workflows(directories).get(SPRITE_WORKFLOW) or built_in_sprite_workflow()
+
+
+def without_previews(prompt: dict) -> dict:
+    """Return ``prompt`` without preview nodes nothing else reads (their temp images are not results)."""
+    used = {value[0] for node in prompt.values() for value in node.get("inputs", {}).values()
+            if isinstance(value, list) and len(value) == 2}
+    return {node_id: node for node_id, node in prompt.items()
+            if node.get("class_type") not in PREVIEW_CLASSES or node_id in used}
+
+
+def palette_hex_file(colours: list[str]) -> tuple[str, bytes]:
+    """Return (file name, .hex bytes) of a palette given as ``#rrggbb`` strings; the name is content-addressed.
+
+    Raises ValueError naming the first colour that is not 6 hex digits, or when there are none or over 256.
+    """
+    if not colours or len(colours) > 256:
+        raise ValueError(f"colors must hold 1 to 256 colours such as '#1a1c2c', got {len(colours or [])}")
+    cleaned = []
+    for colour in colours:
+        match = HEX_COLOUR.match(str(colour).strip())
+        if not match:
+            raise ValueError(f"colour {colour!r} is not a hex colour like '#1a1c2c'")
+        cleaned.append(match.group(1).lower())
+    data = ("\n".join(cleaned) + "\n").encode()
+    return f"dgx-pixels-{hashlib.sha256(data).hexdigest()[:16]}.hex", data
+
+
+def decode_data_url(text: str) -> bytes:
+    """Return the bytes of a ``data:image/png;base64,...`` URL (or bare base64); raise ValueError otherwise."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("an uploaded frame must be base64 PNG data (optionally a data:image/png;base64, URL)") \
+            from None
+    if len(data) > MAX_FRAME_BYTES:
+        raise ValueError(f"an uploaded frame is {len(data)} bytes; the limit is {MAX_FRAME_BYTES}")
+    return data
+
+
+def rgba_of(data: bytes, label: str):
+    """Return the image in ``data`` as an H×W×4 uint8 array; raise ValueError naming ``label`` when unreadable."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGBA"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"frame {label} is not an image PIL can read ({exc})") from None
+
+
+def job_file(results_dir: Path, job_id: str, filename: str) -> Path:
+    """Return the path of ``filename`` in a job's results folder; raise ValueError when it is not there (or
+    would leave the folder)."""
+    root = (Path(results_dir) / job_id).resolve()
+    path = (root / filename).resolve()
+    if path.parent != root or not path.is_file():
+        raise ValueError(f"job {job_id} has no file {filename!r}")
+    return path
+
+
+def find_sheet(folder: Path) -> tuple[Path, Path]:
+    """Return (json, png) of the one sheet in ``folder``; raise ValueError when there is not exactly one."""
+    pairs = sorted(p for p in folder.glob("*.json") if p.with_suffix(".png").is_file())
+    if len(pairs) != 1:
+        raise ValueError(f"{folder.name} holds {len(pairs)} sprite sheets; pass the id animate returned")
+    return pairs[0], pairs[0].with_suffix(".png")
+
+
+def load_sheet(folder: Path):
+    """Return the SpriteSheet stored in ``folder`` by animate; raise ValueError when it is missing or broken."""
+    from ..ops.export_formats import sheet_from_aseprite
+
+    json_path, png_path = find_sheet(folder)
+    try:
+        doc = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{json_path.name} is not a sheet's JSON: {exc}") from None
+    return sheet_from_aseprite(doc, rgba_of(png_path.read_bytes(), png_path.name))
+
+
+def confine(path: str, roots: list[Path]) -> Path:
+    """Return ``path`` resolved (symbolic links followed) when it lies inside one of ``roots``.
+
+    Raises PermissionError naming the roots otherwise, or when no roots are configured.
+    """
+    if not roots:
+        raise PermissionError("deploying is off: start the bridge with --project-root DIR (repeatable) to allow "
+                              "writing into the Bevy projects under DIR")
+    candidate = Path(path).expanduser()
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    resolved = candidate.resolve()
+    for root in roots:
+        root = root.resolve()
+        if resolved == root or root in resolved.parents:
+            return resolved
+    raise PermissionError(f"{path!r} resolves to {resolved}, outside the configured project roots "
+                          f"({', '.join(str(r) for r in roots)}); deploy only into a project under one of them")
