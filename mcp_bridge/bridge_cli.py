@@ -66,7 +66,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     try:
         serve(_engines(args), transport=args.transport, host=args.host, port=args.port,
               token=args.token or os.environ.get("DGX_PIXELS_MCP_TOKEN"),
-              results_dir=Path(args.results) if args.results else None, default_wait_s=args.wait)
+              results_dir=Path(args.results) if args.results else None, default_wait_s=args.wait,
+              project_roots=[Path(root) for root in args.project_root or []])
     except ValueError as exc:
         _err(str(exc))
         return EXIT_INVALID
@@ -83,6 +84,8 @@ def add_mcp_parser(commands) -> None:
     mcp.add_argument("--results", default=None, help="folder for downloaded outputs (default: a temp folder)")
     mcp.add_argument("--wait", type=float, default=45.0,
                      help="seconds a tool waits before answering with a job id (default 45)")
+    mcp.add_argument("--project-root", action="append", default=None, metavar="DIR",
+                     help="a folder deploy_to_bevy may write under (repeatable; without one, deploying is refused)")
     _add_engine_option(mcp)
     mcp.set_defaults(func=cmd_mcp)
 
@@ -292,3 +295,31 @@ def add_job_parsers(commands) -> None:
     cancel.add_argument("job", help="the job id submit printed")
     _add_engine_option(cancel)
     cancel.set_defaults(func=cmd_cancel)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return a parser of the bridge commands only (mcp, submit, status, cancel)."""
+    parser = argparse.ArgumentParser(prog="dgx-pixels", description="DGX-Pixels MCP bridge and job submission.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_mcp_parser(commands)
+    add_submit_parser(commands)
+    add_job_parsers(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one bridge command and return its exit code.
+
+    ``python -m dgx_pixels.mcp_bridge.bridge_cli`` takes the same arguments as ``dgx-pixels mcp|submit|status|cancel``
+    but loads no torch, so an MCP client starts the stdio server in a fraction of the time.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,16 +1,23 @@
 """The bridge and the engine client against the real engine: the FastMCP tools in memory, the official `mcp` SDK
 over stdio and HTTP, validation errors, node failures, interrupts, a dropped WebSocket, and many concurrent jobs.
 
-Prompts without a model (EmptyImage → UpscaleInteger → SaveImage) keep most of this cheap on CPU."""
+Prompts without a model (EmptyImage → UpscaleInteger → SaveImage) keep most of this cheap on CPU; the tiny checkpoint
+runs only where the model path matters (64², 1-2 steps, or many steps for jobs that are interrupted). The HTTP bridge
+subprocess starts with the module so its imports overlap the other tests; the stdio one uses the light entry point."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from fastmcp import Client
@@ -30,6 +37,7 @@ from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
 SMALL = {"width": 64, "height": 64, "steps": 2}
+SDK_READ_TIMEOUT_S = 300.0
 
 
 def solid_prompt(color: int, size: int = 16, factor: int = 2, prefix: str = "bridge/solid") -> dict:
@@ -43,8 +51,8 @@ def solid_prompt(color: int, size: int = 16, factor: int = 2, prefix: str = "bri
 def slow_prompt(checkpoint: str, steps: int = 60, seed: int | None = None) -> dict:
     from dgx_pixels.mcp_bridge.params import find_workflow
 
-    return find_workflow("txt2img_basic").apply({"checkpoint": checkpoint, "steps": steps, "width": 128,
-                                                  "height": 128, "seed": seed or uuid.uuid4().int % 10**9})
+    return find_workflow("txt2img_basic").apply({"checkpoint": checkpoint, "steps": steps, "width": 64,
+                                                  "height": 64, "seed": seed or uuid.uuid4().int % 10**9})
 
 
 def run(coro):
@@ -199,9 +207,11 @@ def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
     async def go():
         async with Client(mcp, timeout=600) as client:
             names = {tool.name for tool in await client.list_tools()}
-            assert {"list_workflows", "list_models", "generate", "job_status", "cancel_job", "get_result"} <= names
-            flows = (await client.call_tool("list_workflows", {})).structured_content["workflows"]
-            assert flows[0]["name"] == "txt2img_basic" and "seed" in flows[0]["params"]
+            assert {"list_workflows", "list_models", "generate", "generate_batch", "generate_sprite", "animate",
+                    "deploy_to_bevy", "job_status", "cancel_job", "get_result"} <= names
+            flows = {flow["name"]: flow for flow in
+                     (await client.call_tool("list_workflows", {})).structured_content["workflows"]}
+            assert "seed" in flows["txt2img_basic"]["params"] and "palette" in flows["text_to_sprite"]["params"]
             models = (await client.call_tool("list_models", {"folder": "checkpoints"})).structured_content
             assert tiny_checkpoint in models["models"]
 
@@ -234,7 +244,7 @@ def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
                 await client.call_tool("job_status", {"job_id": "../../etc/passwd"})
 
             # A long job answers with its id after the bounded wait, and is picked up later.
-            pending = (await client.call_tool("generate", {"params": {**SMALL, "steps": 3, "seed": 12},
+            pending = (await client.call_tool("generate", {"params": {**SMALL, "steps": 1, "seed": 12},
                                                            "wait_s": 0})).structured_content
             assert pending["status"] in ("pending", "running") and pending["job_id"]
             done = (await client.call_tool("get_result", {"job_id": pending["job_id"], "wait_s": 120}))
@@ -253,6 +263,122 @@ def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
     run(go())
 
 
+
+# sprites: generate_sprite → animate → deploy_to_bevy ------------------------------------------------------
+
+
+def png_data_url(color: tuple[int, int, int, int], size: int = 16) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    image.paste(color, (size // 4, size // 4, size - size // 4, size))
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_generate_sprite_animate_and_deploy(engine, tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    projects = tmp_path / "projects"
+    (projects / "game").mkdir(parents=True)
+    mcp = build_server([engine.url], results_dir=tmp_path / "results", project_roots=[projects])
+    colours = ["#1a1c2c", "#5d275d", "#b13e53", "#ef7d57", "#ffcd75", "#a7f070"]
+    sprite_args = {"prompt": "pixel art slime", "size": 16, "seed": 3, "checkpoint": tiny_checkpoint, "lora": "None",
+                   "steps": 1, "render_px": 64, "wait_s": 300}
+
+    async def go():
+        async with Client(mcp, timeout=SDK_READ_TIMEOUT_S) as client:
+            first = await client.call_tool("generate_sprite", {**sprite_args, "colors": colours})
+            meta = first.structured_content
+            assert meta["status"] == "done", meta
+            assert [(f["width"], f["height"]) for f in meta["files"]] == [(16, 16)], "previews are no results"
+            assert [block.type for block in first.content][:3] == ["text", "image", "resource_link"]
+            with Image.open(meta["files"][0]["path"]) as sprite:
+                used = {rgb for *rgb, alpha in sprite.convert("RGBA").getdata() if alpha}
+            allowed = {tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in colours}
+            assert used and {tuple(rgb) for rgb in used} <= allowed, "every opaque pixel is a palette colour"
+
+            second = (await client.call_tool("generate_sprite", {**sprite_args, "seed": 4, "palette": "pico-8"})
+                      ).structured_content
+            assert second["status"] == "done"
+
+            with pytest.raises(ToolError, match="did you mean 'pico-8'"):
+                await client.call_tool("generate_sprite", {**sprite_args, "palette": "pico8"})
+            with pytest.raises(ToolError, match="dgx-pixels-tiny-sd15"):
+                await client.call_tool("generate_sprite", {**sprite_args, "checkpoint": "dgx-pixels-tiny.safetensors"})
+            with pytest.raises(ToolError, match="not a hex colour"):
+                await client.call_tool("generate_sprite", {**sprite_args, "colors": ["#12345"]})
+
+            sheet = await client.call_tool("animate", {"frames": [meta["files"][0]["uri"], second["job_id"]],
+                                                       "name": "slime_idle", "fps": 8})
+            sheet_meta = sheet.structured_content
+            assert sheet_meta["status"] == "done" and sheet_meta["sheet"]["frames"] == 2
+            names = sorted(f["filename"] for f in sheet_meta["files"])
+            assert names == ["slime_idle.atlas.ron", "slime_idle.assets.ron", "slime_idle.json", "slime_idle.png"] \
+                or names == ["slime_idle.atlas.ron", "slime_idle.json", "slime_idle.png"]
+            links = [block.uri for block in sheet.content if block.type == "resource_link"]
+            assert len(links) == len(names)
+            png = next(uri for uri in links if str(uri).endswith(".png"))
+            assert (await client.read_resource(str(png)))[0].blob
+
+            dry = (await client.call_tool("deploy_to_bevy", {
+                "sheet": sheet_meta["job_id"], "project": str(projects / "game"), "category": "enemy",
+                "name": "slime", "dry_run": True})).structured_content
+            assert dry["dry_run"] and not dry["written"] and not (projects / "game" / "assets").exists()
+            done = (await client.call_tool("deploy_to_bevy", {
+                "sheet": sheet_meta["job_id"], "project": "game", "category": "enemy", "name": "slime"})
+                    ).structured_content
+            assert done["written"]
+            manifest = json.loads((projects / "game" / "assets" / "manifest.json").read_text())
+            assert manifest["assets"]["enemy_slime_base"]["frames"] == 2
+            assert all(Path(f["path"]).is_file() for f in done["files"])
+
+    run(go())
+
+
+def test_deploy_paths_are_confined_to_the_project_roots(tmp_path):
+    """No engine needed: frames are uploaded, and every escape from the project root is refused."""
+    root = tmp_path / "projects"
+    (root / "game").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    frames = [png_data_url((200, 40, 40, 255)), png_data_url((40, 200, 40, 255))]
+
+    async def go(mcp, expect_written: bool):
+        async with Client(mcp, timeout=120) as client:
+            sheet = (await client.call_tool("animate", {"frames": frames, "name": "blob", "layout": "pack"})
+                     ).structured_content["job_id"]
+            base = {"sheet": sheet, "category": "enemy", "name": "blob"}
+            for project in ["..", "../elsewhere", str(outside), "game/../../elsewhere", "link", "/etc",
+                            "~/dgx-pixels-never"]:
+                with pytest.raises(ToolError, match="refused"):
+                    await client.call_tool("deploy_to_bevy", {**base, "project": project})
+            with pytest.raises(ToolError, match="cannot deploy"):
+                await client.call_tool("deploy_to_bevy", {**base, "project": "game", "subdir": "../../elsewhere"})
+            with pytest.raises(ToolError, match="not a job id"):
+                await client.call_tool("deploy_to_bevy", {**base, "sheet": "../../etc", "project": "game"})
+            with pytest.raises(ToolError, match="frames\\[0\\]"):
+                await client.call_tool("animate", {"frames": ["dgx-pixels://results/../../etc/passwd"]})
+            if expect_written:
+                report = (await client.call_tool("deploy_to_bevy", {**base, "project": str(root / "game")})
+                          ).structured_content
+                assert report["written"]
+        assert not any(outside.iterdir()), "nothing may be written outside the project roots"
+
+    run(go(build_server(["http://127.0.0.1:9"], results_dir=tmp_path / "r1", project_roots=[root]), True))
+    # Without --project-root, deploying is off altogether.
+    with pytest.raises(ToolError, match="--project-root"):
+        async def no_roots():
+            async with Client(build_server(["http://127.0.0.1:9"], results_dir=tmp_path / "r2")) as client:
+                sheet = (await client.call_tool("animate", {"frames": frames})).structured_content["job_id"]
+                await client.call_tool("deploy_to_bevy", {"sheet": sheet, "project": str(root / "game"),
+                                                          "category": "enemy", "name": "blob"})
+
+        run(no_roots())
+
+
 # the official mcp SDK over stdio and HTTP -------------------------------------------------------------------
 
 
@@ -263,7 +389,41 @@ def free_port() -> int:
 
 
 def dgx_pixels_command() -> list[str]:
+    """The full ``dgx-pixels`` command (loads every subcommand, torch included)."""
     return [sys.executable, "-m", "dgx_pixels.mcp_bridge.cli"]
+
+
+def bridge_command() -> list[str]:
+    """The light entry point of the bridge commands (no torch): what MCP client configs should launch."""
+    return [sys.executable, "-m", "dgx_pixels.mcp_bridge.bridge_cli"]
+
+
+class HttpBridge:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path):
+        self.process, self.url, self.log = process, url, log
+
+
+@pytest.fixture(scope="module", autouse=True)
+def http_bridge(engine, tmp_path_factory):
+    """``dgx-pixels mcp --transport http`` with a token, started with the module so its slow imports overlap the
+    tests before the HTTP test."""
+    folder = tmp_path_factory.mktemp("http-bridge")
+    port = free_port()
+    log = folder / "server.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(dgx_pixels_command() + ["mcp", "--transport", "http", "--port", str(port),
+                                                           "--token", "s3cret", "--engine", engine.url,
+                                                           "--results", str(folder / "results")],
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        yield HttpBridge(process, f"http://127.0.0.1:{port}/mcp", log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 async def exercise_sdk_session(session, engine_url: str) -> None:
@@ -271,78 +431,79 @@ async def exercise_sdk_session(session, engine_url: str) -> None:
 
     await session.initialize()
     tools = {tool.name for tool in (await session.list_tools()).tools}
-    assert "generate" in tools
+    assert {"generate", "generate_sprite", "animate", "deploy_to_bevy"} <= tools
     progress = []
 
     async def on_progress(value, total, message):
         progress.append(value)
 
     result = await session.call_tool("generate", {"params": {**SMALL, "seed": 21}, "wait_s": 300},
-                                     progress_callback=on_progress)
+                                     read_timeout_seconds=SDK_READ_TIMEOUT_S, progress_callback=on_progress)
     assert not result.is_error, result
     assert result.structured_content["status"] == "done"
     assert any(isinstance(block, ImageContent) for block in result.content)
     assert progress == sorted(progress)
-    bad = await session.call_tool("generate", {"params": {"width": 7}})
+    bad = await session.call_tool("generate", {"params": {"width": 7}}, read_timeout_seconds=SDK_READ_TIMEOUT_S)
     assert bad.is_error and "below its minimum" in bad.content[0].text
 
 
 def test_official_mcp_client_over_stdio(engine, tmp_path):
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
-    params = StdioServerParameters(command=dgx_pixels_command()[0],
-                                   args=dgx_pixels_command()[1:] + ["mcp", "--transport", "stdio", "--engine",
-                                                                    engine.url, "--results", str(tmp_path)],
+    command = bridge_command()
+    params = StdioServerParameters(command=command[0],
+                                   args=command[1:] + ["mcp", "--transport", "stdio", "--engine", engine.url,
+                                                       "--results", str(tmp_path)],
                                    env={**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"})
 
     async def go():
         with open(tmp_path / "stderr.log", "w") as errlog:
             async with stdio_client(params, errlog=errlog) as (read, write):
-                async with ClientSession(read, write) as session:
+                async with ClientSession(read, write, read_timeout_seconds=SDK_READ_TIMEOUT_S) as session:
                     await exercise_sdk_session(session, engine.url)
 
     run(go())
 
 
-def test_official_mcp_client_over_http_with_token(engine, tmp_path):
+def test_official_mcp_client_over_http_with_token(engine, http_bridge):
     import httpx2
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    port = free_port()
-    server = subprocess.Popen(dgx_pixels_command() + ["mcp", "--transport", "http", "--port", str(port), "--token",
-                                                      "s3cret", "--engine", engine.url, "--results", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
-    url = f"http://127.0.0.1:{port}/mcp"
-
     async def go():
-        async with httpx2.AsyncClient() as plain:
-            for _ in range(150):
+        async with httpx2.AsyncClient(timeout=30) as plain:
+            deadline = time.monotonic() + 180  # the full CLI imports torch: slow on a loaded machine
+            while True:
+                assert http_bridge.process.poll() is None, http_bridge.log.read_text()
                 try:
-                    response = await plain.post(url, json={})
+                    response = await plain.post(http_bridge.url, json={})
                     break
                 except httpx2.TransportError:
-                    await asyncio.sleep(0.1)
+                    assert time.monotonic() < deadline, "the HTTP bridge did not start:\n" + http_bridge.log.read_text()
+                    await asyncio.sleep(0.2)
             assert response.status_code == 401, "a request without the token must be refused"
-        async with httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=120) as authed:
-            async with streamable_http_client(url, http_client=authed) as (read, write):
-                async with ClientSession(read, write) as session:
+        timeout = httpx2.Timeout(30, read=SDK_READ_TIMEOUT_S)
+        async with httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=timeout) as authed:
+            async with streamable_http_client(http_bridge.url, http_client=authed) as (read, write):
+                async with ClientSession(read, write, read_timeout_seconds=SDK_READ_TIMEOUT_S) as session:
                     await exercise_sdk_session(session, engine.url)
 
-    try:
-        run(go())
-    finally:
-        server.terminate()
-        server.wait(10)
+    run(go())
 
 
 # the CLI ----------------------------------------------------------------------------------------------------
 
 
-def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path):
+def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path, capsys):
+    """In-process through the same parser and commands (each subprocess would pay the imports again); the exit
+    code of a real process is checked once at the end."""
+    from dgx_pixels.mcp_bridge.bridge_cli import main
+
     def cli(*args):
-        return subprocess.run(dgx_pixels_command() + list(args) + ["--engine", engine.url], capture_output=True,
-                              text=True, timeout=120)
+        capsys.readouterr()
+        code = main(list(args) + ["--engine", engine.url])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
 
     done = cli("submit", "txt2img_basic", "--set", "width=64", "--set", "height=64", "--set", "steps=1",
                "--set", "seed=31", "--out", str(tmp_path))
@@ -358,6 +519,6 @@ def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path):
     assert queued.returncode == 4
     slow_id = queued.stdout.split()[1]
     assert cli("cancel", slow_id).returncode == 5
-    unreachable = subprocess.run(dgx_pixels_command() + ["status", job_id, "--engine", "http://127.0.0.1:9"],
-                                 capture_output=True, text=True, timeout=60)
-    assert unreachable.returncode == 3
+    unreachable = subprocess.run(bridge_command() + ["status", job_id, "--engine", "http://127.0.0.1:9"],
+                                 capture_output=True, text=True, timeout=120)
+    assert unreachable.returncode == 3, unreachable.stderr
