@@ -67,7 +67,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         serve(_engines(args), transport=args.transport, host=args.host, port=args.port,
               token=args.token or os.environ.get("DGX_PIXELS_MCP_TOKEN"),
               results_dir=Path(args.results) if args.results else None, default_wait_s=args.wait,
-              project_roots=[Path(root) for root in args.project_root or []])
+              project_roots=[Path(root) for root in args.project_root or []],
+              workflow_dirs=[Path(folder) for folder in args.workflows or []])
     except ValueError as exc:
         _err(str(exc))
         return EXIT_INVALID
@@ -84,6 +85,9 @@ def add_mcp_parser(commands) -> None:
     mcp.add_argument("--results", default=None, help="folder for downloaded outputs (default: a temp folder)")
     mcp.add_argument("--wait", type=float, default=45.0,
                      help="seconds a tool waits before answering with a job id (default 45)")
+    mcp.add_argument("--workflows", action="append", default=None, metavar="DIR",
+                     help="a folder of your own NAME.api.json + NAME.params.json workflows (repeatable; searched "
+                          "before the bundled ones)")
     mcp.add_argument("--project-root", action="append", default=None, metavar="DIR",
                      help="a folder deploy_to_bevy may write under (repeatable; without one, deploying is refused)")
     _add_engine_option(mcp)

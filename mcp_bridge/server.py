@@ -404,14 +404,14 @@ def bearer_auth(token: str):
 
 def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765,
           token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0,
-          project_roots: list[Path] | None = None) -> None:
+          project_roots: list[Path] | None = None, workflow_dirs: list[Path] | None = None) -> None:
     """Run the server until interrupted. Raises ValueError when HTTP is bound beyond loopback without a token."""
     if transport == "http" and not is_loopback(host) and not token:
         raise ValueError(f"binding the MCP server to {host} exposes the engine to the network: pass --token "
                          "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
     auth = bearer_auth(token) if (token and transport == "http") else None
     mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth,
-                       project_roots=project_roots)
+                       project_roots=project_roots, workflow_dirs=[*(workflow_dirs or []), BUNDLED_DIR])
     if transport == "stdio":
         mcp.run(transport="stdio", show_banner=False)
     else:

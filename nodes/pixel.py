@@ -212,7 +212,8 @@ class PaletteLoad(io.ComfyNode):
             if root not in path.parents:
                 raise ValueError(f"Palette Load: {file!r} is outside ComfyUI's input folder")
             palette = load_palette_file(path)
-        return io.NodeOutput(palette, palette_image(palette))
+        # The editor extension draws swatches from ui.dgx_palette.
+        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": palette.hex()})
 
 
 class PaletteFromImages(io.ComfyNode):
@@ -241,7 +242,8 @@ class PaletteFromImages(io.ComfyNode):
     def execute(cls, image, colors, seed, mask=None) -> io.NodeOutput:
         rgba = _rgba(image, mask)
         palette = extract_palette(rgba[..., :3], colors, alpha=rgba[..., 3], seed=seed)
-        return io.NodeOutput(palette, palette_image(palette))
+        # The editor extension draws swatches from ui.dgx_palette.
+        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": palette.hex()})
 
 
 class ApplyPalette(io.ComfyNode):
