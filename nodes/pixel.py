@@ -213,7 +213,7 @@ class PaletteLoad(io.ComfyNode):
                 raise ValueError(f"Palette Load: {file!r} is outside ComfyUI's input folder")
             palette = load_palette_file(path)
         # The editor extension draws swatches from ui.dgx_palette.
-        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": palette.hex()})
+        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": [f"#{c}" for c in palette.hex()]})
 
 
 class PaletteFromImages(io.ComfyNode):
@@ -243,7 +243,7 @@ class PaletteFromImages(io.ComfyNode):
         rgba = _rgba(image, mask)
         palette = extract_palette(rgba[..., :3], colors, alpha=rgba[..., 3], seed=seed)
         # The editor extension draws swatches from ui.dgx_palette.
-        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": palette.hex()})
+        return io.NodeOutput(palette, palette_image(palette), ui={"dgx_palette": [f"#{c}" for c in palette.hex()]})
 
 
 class ApplyPalette(io.ComfyNode):

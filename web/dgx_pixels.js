@@ -41,7 +41,9 @@ function fitZoom(width, room) {
 
 function paletteOf(output) {
   if (Array.isArray(output.dgx_palette)) {
-    return output.dgx_palette.flat().filter((c) => typeof c === "string" && /^#[0-9a-fA-F]{6}$/.test(c));
+    return output.dgx_palette.flat()
+      .filter((c) => typeof c === "string" && /^#?[0-9a-fA-F]{6}$/.test(c))
+      .map((c) => (c.startsWith("#") ? c : `#${c}`));
   }
   const text = Array.isArray(output.text) ? output.text.join("\n") : "";
   return [...new Set(text.match(HEX) ?? [])];
