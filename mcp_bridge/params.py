@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "workflows"
+# API twins and manifests sit one folder down, so the editor's template browser lists only UI workflows.
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "workflows" / "api"
 TYPES = ("string", "int", "float", "bool", "choice", "model")
 
 

@@ -16,7 +16,8 @@ from dgx_pixels.mcp_bridge.ui_to_api import ui_to_api
 pytestmark = pytest.mark.engine
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-API_TWINS = sorted(p for p in WORKFLOWS.glob("*.api.json") if p.with_name(p.name.replace(".api", "")).exists())
+API_TWINS = sorted(p for p in (WORKFLOWS / "api").glob("*.api.json")
+                   if (WORKFLOWS / p.name.replace(".api", "")).exists())
 SIZE = 128
 
 
@@ -68,7 +69,7 @@ def test_bundled_workflow_runs_on_the_tiny_checkpoint(path, engine, tiny_checkpo
 @pytest.mark.parametrize("path", API_TWINS, ids=lambda p: p.name.removesuffix(".api.json"))
 def test_ui_twin_converts_to_the_api_twin(path, engine_client_call):
     info = engine_client_call(lambda client: client.object_info())
-    ui = json.loads(path.with_name(path.name.replace(".api", "")).read_text())
+    ui = json.loads((WORKFLOWS / path.name.replace(".api", "")).read_text())
     assert ui_to_api(ui, info) == json.loads(path.read_text())
 
 
@@ -78,3 +79,4 @@ def test_template_list_includes_our_workflows(engine):
     ours = set(templates.get("dgx_pixels", []))
     expected = {p.name.removesuffix(".api.json") for p in API_TWINS}
     assert expected <= ours, f"missing from the template list: {sorted(expected - ours)}"
+    assert not [name for name in ours if name.endswith((".api", ".params"))], "API twins leak into the templates"

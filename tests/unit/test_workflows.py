@@ -32,7 +32,7 @@ def pack_node_ids() -> set[str]:
 
 
 def twin_of(path: Path) -> dict:
-    return json.loads(path.with_name(path.stem + ".api.json").read_text())
+    return json.loads((path.parent / "api" / (path.stem + ".api.json")).read_text())
 
 
 def literal_widget_values(node: dict) -> dict:
@@ -57,7 +57,7 @@ def test_every_expected_workflow_is_bundled_with_its_twin():
     names = {p.stem for p in ui_workflows()}
     assert EXPECTED <= names, f"missing: {sorted(EXPECTED - names)}"
     for path in ui_workflows():
-        assert path.with_name(path.stem + ".api.json").exists(), f"{path.name} has no API twin"
+        assert (path.parent / "api" / (path.stem + ".api.json")).exists(), f"{path.name} has no API twin"
 
 
 @pytest.mark.parametrize("path", ui_workflows(), ids=lambda p: p.stem)
