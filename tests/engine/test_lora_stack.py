@@ -92,7 +92,9 @@ def graph(checkpoint, stack: dict | None, prefix: str):
 
 def render(run_prompt, fetch_image, g):
     result = run_prompt(g.prompt, timeout_s=300)
-    texts = [out["text"][0] for out in result.outputs.values() if "text" in out]
+    # By node id (trigger text preview, then report preview): the engine's output order is execution order.
+    texts = [result.outputs[node]["text"][0] for node in sorted(result.outputs, key=int)
+             if "text" in result.outputs[node]]
     return np.asarray(fetch_image(result.files()[0]).convert("RGB"), dtype=np.float32), texts
 
 
