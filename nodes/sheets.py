@@ -38,11 +38,21 @@ def _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size
     )
 
 
-def _outputs(sheet) -> io.NodeOutput:
+def _sheet_preview(sheet, page: torch.Tensor, cls) -> dict:
+    """UI data for the editor extension: the atlas (saved to temp), each frame's rect and duration, the tags."""
+    saved = ui.PreviewImage(page[None], cls=cls).as_dict()["images"]
+    frames = [{"x": rect.x, "y": rect.y, "w": rect.w, "h": rect.h, "duration_ms": frame.duration_ms}
+              for frame in sheet.frames for rect in [sheet.textures[frame.texture]]]
+    tags = [{"name": tag.name, "from": tag.start, "to": tag.end, "direction": tag.direction} for tag in sheet.tags]
+    return {"images": saved, "text": [sheet_summary(sheet)],
+            "dgx_sheet": [{"image": saved[0], "frames": frames, "tags": tags}]}
+
+
+def _outputs(sheet, cls) -> io.NodeOutput:
     page = torch.from_numpy(sheet.pages[0].astype(np.float32) / 255.0)
     transparency = 1.0 - page[None, :, :, 3]
     return io.NodeOutput(page[None, :, :, :3].contiguous(), transparency.contiguous(), sheet,
-                         ui=ui.PreviewText(sheet_summary(sheet)))
+                         ui=_sheet_preview(sheet, page, cls))
 
 
 def _alpha_of(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -103,7 +113,7 @@ class SpriteSheet(io.ComfyNode):
             pivot=(pivot_x, pivot_y),
             options=_options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two),
         )
-        return _outputs(sheet)
+        return _outputs(sheet, cls)
 
 
 class CombineSpriteSheets(io.ComfyNode):
@@ -133,7 +143,7 @@ class CombineSpriteSheets(io.ComfyNode):
                 power_of_two, sheet_3=None, sheet_4=None) -> io.NodeOutput:
         sheets = [s for s in (sheet_1, sheet_2, sheet_3, sheet_4) if s is not None]
         options = _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two)
-        return _outputs(combine_sheets(sheets, options=options))
+        return _outputs(combine_sheets(sheets, options=options), cls)
 
 
 class BevyExport(io.ComfyNode):
