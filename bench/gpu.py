@@ -148,9 +148,11 @@ def build_checkpoint(args: argparse.Namespace, device: torch.device) -> tuple[Pa
 
 
 def postprocess(images: torch.Tensor, size: int) -> tuple[object, torch.Tensor]:
-    """Our post-processing of decoded images: pixelize (16 colours), a fixed palette, a sprite sheet."""
-    result = pixelize(images, size=(size, size), colors=16)
-    recoloured = apply_palette(result.image, builtin_palette("db32"))
+    """Our post-processing of decoded images as the graph runs it: Pixelize on the engine's device (16 colours,
+    result back on the CPU like every IMAGE between nodes), Apply Palette, Sprite Sheet."""
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    result = pixelize(images.to(device), size=(size, size), colors=16)
+    recoloured = apply_palette(result.image.cpu(), builtin_palette("db32"))
     sheet = build_sheet(recoloured)
     return sheet, recoloured
 

@@ -276,7 +276,8 @@ class LoraTrainer:
 
         self.family = family_of_model(self.patcher)
         self._cache_inputs()
-        comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
+        # Asking for "all memory" unloads the VAE and text encoders, which training no longer needs after caching.
+        comfy.model_management.load_models_gpu([self.patcher], memory_required=1e20, force_full_load=True)
         self.model = self.patcher.model
         self.model.requires_grad_(False)
         self.model.train()
