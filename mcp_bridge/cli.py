@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .bridge_cli import add_job_parsers, add_mcp_parser, add_submit_parser
+from .generate_cli import add_compare_parser, add_generate_parser
 from .pixelize_cli import add_pixelize_parser
 from .sheet_cli import add_deploy_parser, add_sheet_parser
 from ..lora.cli import add_train_lora_parser
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_mcp_parser(commands)
     add_submit_parser(commands)
     add_job_parsers(commands)
+    add_generate_parser(commands)
+    add_compare_parser(commands)
 
     add_train_lora_parser(commands)
 

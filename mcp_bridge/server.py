@@ -357,6 +357,31 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 "backup_dir": str(report.backup_dir) if report.backup_dir else None,
                 "warnings": list(report.warnings)}
 
+    @mcp.tool
+    async def compare(prompt: str, loras: list[str], strengths: list[float] | None = None, seed: int = 42,
+                      checkpoint: str = "sd_xl_base_1.0.safetensors", size: int = 64, render_px: int = 1024,
+                      steps: int = 20, palette: str = "endesga-32", scale: int = 4, wait_s: float | None = None,
+                      ctx: Context | None = None) -> ToolResult:
+        """Draw one prompt with one seed across up to 4 LoRAs (rows) × 3 model strengths (columns, default
+        0, 0.6, 1.0) and return the labelled comparison grid (each cell pixel-exact, enlarged scale times).
+
+        Waits up to wait_s like generate; a longer job answers {job_id, status}.
+        """
+        from .generate_cli import CompareRequest, comparison_prompt
+
+        request = CompareRequest(prompt=prompt, loras=list(loras), strengths=list(strengths or [0.0, 0.6, 1.0]),
+                                 seed=seed, checkpoint=checkpoint, size=size, render_px=render_px, steps=steps,
+                                 palette=palette, scale=scale)
+        try:
+            request.check()
+        except ValueError as exc:
+            raise ToolError(f"invalid comparison: {exc}") from None
+        job = await bridge.submit(Workflow("compare_loras", comparison_prompt(request)), {})
+        result = bridge.result(await bridge.wait(job, wait_s, ctx), inline=1)
+        result.structured_content["grid"] = {"rows": [Path(lora).stem for lora in request.loras],
+                                             "columns": request.strengths, "seed": seed}
+        return result
+
     async def _job(job_id: str) -> Job:
         try:
             return await bridge.manager.get(check_job_id(job_id))
