@@ -84,10 +84,23 @@ def _bounds_from_cuts(cuts: list[float], length: int, cell: float) -> tuple[floa
     for c in inner:
         if not kept or c - kept[-1] >= 0.5 * cell:
             kept.append(c)
-    if kept and kept[0] < 0.5 * cell:
-        kept.pop(0)
-    if kept and length - kept[-1] < 0.5 * cell:
+    # Slivers under half a cell at either edge join their neighbour. The two edges are judged together: a canvas
+    # usually holds a whole number of cells, so when the phase sits near half a cell (both slivers near half) the
+    # count that matches length/cell decides, instead of noise in the phase dropping or keeping both.
+    drop_first = bool(kept) and kept[0] < 0.5 * cell
+    drop_last = len(kept) > int(drop_first) and length - kept[-1] < 0.5 * cell
+    target = max(1, round(length / cell))
+    count = len(kept) + 1 - int(drop_first) - int(drop_last)
+    if len(kept) >= 2:
+        first, last = kept[0] / cell, (length - kept[-1]) / cell
+        if count > target and not (drop_first or drop_last) and min(first, last) < 0.75:
+            drop_first, drop_last = first <= last, last < first
+        elif count < target and drop_first and drop_last and max(first, last) > 0.25:
+            drop_first, drop_last = first < last, last <= first
+    if drop_last:
         kept.pop()
+    if drop_first:
+        kept.pop(0)
     return (0.0, *kept, float(length))
 
 
@@ -324,19 +337,20 @@ def _interior_error(x: torch.Tensor, bounds: tuple[float, ...]) -> float:
     return float((cols - rest).abs()[:, :, usable].mean())
 
 
-def _occupancy(e: torch.Tensor, bounds: tuple[float, ...], period: float) -> float:
-    # Share of the grid's cuts that sit on a real edge. A harmonic (half or third of the true cell) puts cuts
-    # in the middle of cells, where there never is an edge.
-    cuts = torch.tensor(bounds[1:-1], dtype=torch.float64)
-    if len(cuts) == 0:
+def _capture(e: torch.Tensor, teeth: list[float], period: float) -> float:
+    # Share of the edge energy within reach of the comb's teeth (blur spreads an edge by a pixel or so,
+    # whatever the cell size), rescaled so that 0 is chance and 1 is every edge on a tooth.
+    total = float(e.sum())
+    if total <= 0 or not teeth:
         return 0.0
     pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
-    near = (pos[None, :] - cuts[:, None]).abs() <= max(0.15 * period, 0.75)
-    energy = torch.where(near, e[None, :], torch.zeros_like(near, dtype=e.dtype)).sum(1)
-    strong = e[e > 0]
-    if len(strong) == 0:
+    t = torch.tensor(teeth, dtype=torch.float64)
+    near = (pos[:, None] - t[None, :]).abs().min(1).values <= max(0.15 * period, 1.0)
+    # Relative to what a comb covering that share of positions would catch by chance: fine combs cover everything.
+    coverage = float(near.double().mean())
+    if coverage >= 1:
         return 0.0
-    return float((energy > 0.25 * torch.quantile(strong, 0.9)).double().mean())
+    return (float(e[near].sum()) / total - coverage) / (1 - coverage)
 
 
 def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: float, max_cell: float,
@@ -377,15 +391,29 @@ def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: flo
             final = [c if abs(c - t) <= drift * period else t for c, t in zip(snapped, teeth)]
             bounds = _bounds_from_cuts(final, length, period)
             err = _interior_error(rows, bounds)
-            candidates.append((period, bounds, phase % period, err, _occupancy(e, bounds, period)))
+            # Judged on the regular comb: cuts snapped to edges would make a harmonic look right.
+            candidates.append((period, bounds, phase % period, err, _capture(e, teeth, period)))
     if not candidates:
         return [((0.0, float(length)), float(length), 0.0)]
     best = min(c[3] for c in candidates)
-    # Among grids whose cells are about as flat inside as the flattest (which rules out cells too big or out of
-    # phase), the one whose cuts most often land on real edges (which rules out harmonics that oversample).
-    ok = [c for c in candidates if c[3] <= best * 1.3 + 0.002]
-    ok.sort(key=lambda c: (round(c[4], 1), -c[3]), reverse=True)
-    return [(bounds, period, phase) for period, bounds, phase, _, occupancy in ok if occupancy >= 0.5 * ok[0][4]]
+    # The true comb puts a tooth near every real edge, while a cell too large (1.5x, 2x) misses the edges between
+    # its teeth: among fairly flat grids (small cells look flatter, their inner half is a pixel or two, hence the
+    # loose bound) the one that catches the most edge energy wins. Its harmonics (half or a third of the cell)
+    # catch everything too, so a winner gives way to a multiple of itself that still explains most edges.
+    ok = [c for c in candidates if c[3] <= best * 2.5 + 0.004]
+    ok.sort(key=lambda c: (round(c[4], 2), -c[3]), reverse=True)
+    chosen = ok[0]
+    promoted = True
+    while promoted:
+        promoted = False
+        for c in candidates:
+            k = c[0] / chosen[0]
+            if (round(k) in (2, 3) and abs(k - round(k)) <= 0.04 * round(k) and c[4] >= 0.7
+                    and c[4] >= 0.8 * chosen[4] and c[3] <= best * 4 + 0.01):
+                chosen, promoted = c, True
+                break
+    rest = [c for c in ok if c is not chosen]
+    return [(bounds, period, phase) for period, bounds, phase, _, _ in [chosen, *rest]]
 
 
 def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: float | None = None,
@@ -414,10 +442,19 @@ def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: floa
             match = [c for c in xs if abs(c[1] - cy) <= 0.08 * cy]
             if match:
                 xb, cx, ox = match[0]
+            else:
+                # The larger cell does not explain the other axis at all: the smaller one was the harmonic.
+                match = [c for c in ys if abs(c[1] - cx) <= 0.08 * cx]
+                if match:
+                    yb, cy, oy = match[0]
         else:
             match = [c for c in ys if abs(c[1] - cx) <= 0.08 * cx]
             if match:
                 yb, cy, oy = match[0]
+            else:
+                match = [c for c in xs if abs(c[1] - cy) <= 0.08 * cy]
+                if match:
+                    xb, cx, ox = match[0]
     return Grid(xb, yb, cx, cy, ox, oy)
 
 
