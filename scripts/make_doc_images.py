@@ -313,6 +313,23 @@ def cleanup_picture(synth, knight: torch.Tensor) -> Image.Image:
                       (zoom(to_pil(clean[..., :3]), 6), f"output {grid.width}x{grid.height} (true 48x48), 6x")])
 
 
+def compare_picture(knight: torch.Tensor) -> Image.Image:
+    """A Compare Grid laid out by our op: rows are palettes, columns are cell modes (a stand-in for LoRA × strength,
+    which needs real models to show anything but noise)."""
+    from dgx_pixels.ops.compare_grid import compare_grid
+
+    palettes = ("pico-8", "endesga-32", "game-boy")
+    modes = ("contrast", "majority", "area")
+    cells = []
+    for name in palettes:
+        for mode in modes:
+            out = pixelize(knight, size=(48, 48), mode=mode, palette=builtin_palette(name))
+            cells.append(out.image[0, ..., :3].cpu().numpy())
+    grid, _ = compare_grid(np.stack(cells), columns=len(modes), scale=3, gap_px=3, row_labels=list(palettes),
+                           column_labels=list(modes), label_scale=2, background=0.15)
+    return Image.fromarray((grid * 255).round().astype(np.uint8))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
@@ -331,6 +348,7 @@ def main() -> int:
     save(image_to_pixel_art_picture(knight), args.out, "workflow_image_to_pixel_art_output.png", made)
     save(cleanup_picture(synth, knight), args.out, "workflow_fake_pixel_art_cleanup_output.png", made)
     save(demo_sheet_picture(), args.out, "workflow_demo_sprite_sheet.png", made)
+    save(compare_picture(knight), args.out, "generate_compare_grid.png", made)
     for name, size in made:
         print(f"{size / 1024:7.1f} KiB  {name}")  # noqa: T201
     print(f"{sum(s for _, s in made) / 1024:7.1f} KiB  total")  # noqa: T201
