@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -15,8 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..ops.bevy_export import CATEGORIES, export_to_bevy, split_asset_name, write_sheet_dir
-from ..ops.export_formats import sheet_from_aseprite
+from ..ops.bevy_export import CATEGORIES, export_to_bevy, read_sheet_dir, split_asset_name, write_sheet_dir
 from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps, parse_tag, sheet_summary
 
 
@@ -110,8 +108,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     """Deploy a sheet written by ``sheet`` into a Bevy project; return the exit code (2 on bad input)."""
     try:
         json_path, png_path, stem = _find_sheet(args.source)
-        doc = json.loads(json_path.read_text())
-        sheet = sheet_from_aseprite(doc, _load_png(png_path))
+        sheet = read_sheet_dir(json_path)
         if args.category or args.variant or args.asset_name:
             category = args.category or "character"
             name = args.asset_name or stem

@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
 import re
 from pathlib import Path
 
@@ -139,14 +138,10 @@ def find_sheet(folder: Path) -> tuple[Path, Path]:
 
 def load_sheet(folder: Path):
     """Return the SpriteSheet stored in ``folder`` by animate; raise ValueError when it is missing or broken."""
-    from ..ops.export_formats import sheet_from_aseprite
+    from ..ops.bevy_export import read_sheet_dir
 
-    json_path, png_path = find_sheet(folder)
-    try:
-        doc = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{json_path.name} is not a sheet's JSON: {exc}") from None
-    return sheet_from_aseprite(doc, rgba_of(png_path.read_bytes(), png_path.name))
+    json_path, _ = find_sheet(folder)
+    return read_sheet_dir(json_path)
 
 
 def confine(path: str, roots: list[Path]) -> Path:

@@ -2,8 +2,8 @@
 
 Order of work: validate everything (names, paths, images, manifest) → plan the files in memory → back up the
 previous version → write each file to a temporary name in the same folder and ``os.replace`` it over the target
-(PNG first, metadata after, the project manifest last). A Bevy file watcher therefore never sees a half-written
-file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
+(every PNG page first, metadata after, the project manifest last). A Bevy file watcher therefore never sees a
+half-written file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
 and nothing at all on a dry run.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .export_formats import aseprite_json_text, assets_ron, atlas_ron
+from .export_formats import EXTRAS_KEY, aseprite_json_text, assets_ron, atlas_ron, page_image_names, sheet_from_aseprite
 from .sheet import SpriteSheet
 
 CATEGORIES: tuple[str, ...] = (
@@ -202,12 +202,12 @@ def _remove_stale_temps(folder: Path) -> None:
 
 
 def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tuple[str, bytes]]:
-    """Return [(file name, bytes)] of a sheet in write order: PNG, Aseprite JSON, .atlas.ron, and .assets.ron for
-    grid sheets. ``image_path`` is the PNG's path relative to assets/ (for .assets.ron). Raises ValueError for a
-    multi-page sheet."""
+    """Return [(file name, bytes)] of a sheet in write order: every atlas page as PNG (``NAME.png``, then
+    ``NAME_1.png``, ``NAME_2.png``… for further pages), the Aseprite JSON, the .atlas.ron, and .assets.ron for grid
+    sheets. ``image_path`` is the first PNG's path relative to assets/ (for .assets.ron)."""
     png = f"{asset_name}.png"
-    files = [
-        (png, encode_png(sheet.pages[0])),
+    files = [(name, encode_png(page)) for name, page in zip(page_image_names(png, len(sheet.pages)), sheet.pages)]
+    files += [
         (f"{asset_name}.json", aseprite_json_text(sheet, png).encode()),
         (f"{asset_name}.atlas.ron", atlas_ron(sheet, png).encode()),
     ]
@@ -216,14 +216,57 @@ def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tu
     return files
 
 
+def _stale_pages(folder: Path, asset_name: str, keep: int) -> list[Path]:
+    """Return the ``<asset>_<p>.png`` page files in ``folder`` with ``p`` >= ``keep`` (left by an earlier export
+    that had more pages)."""
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"^{re.escape(asset_name)}_(\d+)\.png$")
+    out = []
+    for path in sorted(folder.iterdir()):
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) >= keep and path.is_file() and not path.is_symlink():
+            out.append(path)
+    return out
+
+
+def read_sheet_dir(json_path: str | os.PathLike) -> SpriteSheet:
+    """Return the sheet that ``write_sheet_dir`` (or an export) stored as ``NAME.json`` with its page PNGs beside it.
+
+    Raises ValueError naming the file when the JSON or a page image is missing or unreadable.
+    """
+    json_path = Path(json_path)
+    try:
+        doc = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{json_path.name} is not a sheet's JSON: {exc}") from None
+    pages_meta = (doc.get("meta", {}).get(EXTRAS_KEY) or {}).get("pages") or [{"image": json_path.stem + ".png"}]
+    pages = []
+    for page in pages_meta:
+        image_path = json_path.parent / Path(str(page.get("image", ""))).name  # never outside the sheet's folder
+        try:
+            with Image.open(image_path) as image:
+                pages.append(np.asarray(image.convert("RGBA")))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{json_path.name}: page image {image_path.name} cannot be read ({exc})") from None
+    return sheet_from_aseprite(doc, pages)
+
+
 def write_sheet_dir(sheet: SpriteSheet, out_dir: str | os.PathLike, name: str) -> list[Path]:
-    """Write NAME.png, NAME.json, NAME.atlas.ron (and NAME.assets.ron for grids) atomically into ``out_dir``
-    (created if missing); return the paths. Raises ValueError for a name with path separators or a multi-page
-    sheet, before anything is written."""
+    """Write NAME.png (and NAME_1.png… for further pages), NAME.json, NAME.atlas.ron (and NAME.assets.ron for
+    grids) atomically into ``out_dir`` (created if missing), PNGs first; return the paths. Raises ValueError, before
+    anything is written, for a name with path separators or when a page file would overwrite another sheet's atlas
+    (``NAME_1.json`` already beside it)."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"name {name!r} must be a plain file name without path separators")
     files = sheet_files(sheet, name, f"{name}.png")
     folder = Path(out_dir)
+    for p in range(1, len(sheet.pages)):
+        if (folder / f"{name}_{p}.json").exists():
+            raise ValueError(
+                f"page {p} of sheet {name!r} would overwrite {name}_{p}.png of the sheet {name}_{p} in {folder}; "
+                "choose another name or folder"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(folder)
     paths = []
@@ -275,9 +318,11 @@ def export_to_bevy(
     rel_dir = "/".join([*_check_subdir(subdir), asset_name])
     files = sheet_files(sheet, asset_name, f"{rel_dir}/{asset_name}.png")
     report = ExportReport(asset_name=asset_name, target_dir=target, dry_run=dry_run)
-    errors, warnings = validate_png_bytes(files[0][1], f"{asset_name}.png")
-    report.errors += errors
-    report.warnings += warnings
+    png_files = files[: len(sheet.pages)]
+    for file_name, data in png_files:
+        errors, warnings = validate_png_bytes(data, file_name)
+        report.errors += errors
+        report.warnings += warnings
     manifest_path = assets / MANIFEST_NAME
     manifest = _load_manifest(manifest_path)
     for file_name, _ in files:
@@ -296,6 +341,7 @@ def export_to_bevy(
         "frames": len(sheet.frames),
         "resolution": [w, h],
         "files": [f"{rel_dir}/{n}" for n, _ in files],
+        "pages": [f"{rel_dir}/{n}" for n, _ in png_files],
         "animations": [t.name for t in sheet.tags],
         "layout": sheet.options.layout,
     }
@@ -303,7 +349,8 @@ def export_to_bevy(
     manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
     report.files = [(target / n, len(d)) for n, d in files]
     report.manifest_path = manifest_path
-    existing = [target / n for n, _ in files if (target / n).exists()]
+    stale = _stale_pages(target, asset_name, len(sheet.pages))
+    existing = [target / n for n, _ in files if (target / n).exists()] + stale
     backup_root = Path(project_dir) / BACKUP_DIR / asset_name
     if existing:
         report.backup_dir = _next_backup(backup_root)
@@ -321,6 +368,9 @@ def export_to_bevy(
         _prune_backups(backup_root, keep_backups)
     for file_name, data in files:
         _atomic_write(target / file_name, data)
+    # Pages of an earlier, larger export are no longer referenced by the metadata just written (and are backed up).
+    for path in stale:
+        path.unlink()
     _remove_stale_temps(assets)
     _atomic_write(manifest_path, manifest_bytes)
     report.written = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,57 +34,87 @@ def _rect(x: int, y: int, w: int, h: int) -> dict[str, int]:
     return {"x": int(x), "y": int(y), "w": int(w), "h": int(h)}
 
 
+def page_image_names(image_name: str, count: int) -> list[str]:
+    """Return the image file name of each of ``count`` pages: page 0 is ``image_name`` itself, page ``p`` > 0 is
+    ``<stem>_<p><suffix>`` (``hero.png`` → ``hero.png``, ``hero_1.png``, ``hero_2.png``…)."""
+    stem, dot, suffix = image_name.rpartition(".")
+    if not dot:
+        stem, suffix = image_name, ""
+    return [image_name] + [f"{stem}_{p}{dot}{suffix}" for p in range(1, count)]
+
+
+def page_local_indices(sheet: SpriteSheet) -> list[int]:
+    """Return, for each texture of ``sheet``, its index among the textures of its own page (the ``TextureAtlas``
+    index into that page's layout). Equal to the texture index on a single-page sheet."""
+    seen = [0] * len(sheet.pages)
+    out = []
+    for t in sheet.textures:
+        out.append(seen[t.page])
+        seen[t.page] += 1
+    return out
+
+
+def _frame_entry(sheet: SpriteSheet, frame: FrameInfo) -> dict[str, Any]:
+    rect = sheet.textures[frame.texture]
+    return {
+        "filename": frame.name,
+        "frame": _rect(rect.x, rect.y, rect.w, rect.h),
+        "rotated": False,
+        "trimmed": (rect.w, rect.h) != (frame.source_w, frame.source_h),
+        "spriteSourceSize": _rect(frame.trim_x, frame.trim_y, rect.w, rect.h),
+        "sourceSize": {"w": frame.source_w, "h": frame.source_h},
+        "duration": int(frame.duration_ms),
+    }
+
+
+def _tag_entry(tag: AnimationTag, start: int, end: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": tag.name, "from": start, "to": end, "direction": tag.direction}
+    if tag.repeat > 0:
+        entry["repeat"] = str(tag.repeat)
+    entry["color"] = "#000000ff"
+    return entry
+
+
 def aseprite_json(sheet: SpriteSheet, image_name: str) -> dict[str, Any]:
-    """Return the Aseprite "json-array" document of a single-page ``sheet`` whose atlas is ``image_name``.
+    """Return the Aseprite "json-array" document of ``sheet`` whose (first) atlas page is ``image_name``.
 
     Frames, ``meta.frameTags`` (``repeat`` as a string, only when > 0) and a ``pivot`` slice with one key per frame
-    follow Aseprite's fields exactly; everything else of ours sits under ``meta["dgx_pixels"]``. Raises ValueError
-    for a multi-page sheet.
+    follow Aseprite's fields exactly; everything else of ours sits under ``meta["dgx_pixels"]``.
+
+    A multi-page sheet stays one strict Aseprite document for page 0 (Aseprite has one image per file): ``frames``
+    holds the frames on page 0 in their order, ``frameTags`` the animations that lie wholly on page 0 (renumbered),
+    the pivot slice keys those frames. ``meta.dgx_pixels.pages`` lists every page (image name from
+    :func:`page_image_names`, size), ``framePages``/``texturePages`` give each frame's and texture's page, and
+    ``meta.dgx_pixels.frames``/``frameTags``/``pivots`` hold every frame, animation and pivot of the whole sheet.
     """
-    if len(sheet.pages) != 1:
-        raise ValueError(
-            f"the sheet has {len(sheet.pages)} atlas pages; one export holds one page — raise max_size or split "
-            "the animations into several sheets"
-        )
-    frames = []
-    for frame in sheet.frames:
-        rect = sheet.textures[frame.texture]
-        trimmed = (rect.w, rect.h) != (frame.source_w, frame.source_h)
-        frames.append(
-            {
-                "filename": frame.name,
-                "frame": _rect(rect.x, rect.y, rect.w, rect.h),
-                "rotated": False,
-                "trimmed": trimmed,
-                "spriteSourceSize": _rect(frame.trim_x, frame.trim_y, rect.w, rect.h),
-                "sourceSize": {"w": frame.source_w, "h": frame.source_h},
-                "duration": int(frame.duration_ms),
-            }
-        )
-    tags = []
-    for tag in sheet.tags:
-        entry: dict[str, Any] = {"name": tag.name, "from": tag.start, "to": tag.end, "direction": tag.direction}
-        if tag.repeat > 0:
-            entry["repeat"] = str(tag.repeat)
-        entry["color"] = "#000000ff"
-        tags.append(entry)
+    paged = len(sheet.pages) > 1
+    frame_pages = [sheet.textures[f.texture].page for f in sheet.frames]
+    on_page0 = [i for i, p in enumerate(frame_pages) if p == 0]
+    local = {i: k for k, i in enumerate(on_page0)}
+    frames = [_frame_entry(sheet, sheet.frames[i]) for i in on_page0]
+    tags = [
+        _tag_entry(tag, local[tag.start], local[tag.end])
+        for tag in sheet.tags
+        if all(frame_pages[i] == 0 for i in range(tag.start, tag.end + 1))
+    ]
     slices = [
         {
             "name": "pivot",
             "color": "#0000ffff",
             "keys": [
                 {
-                    "frame": i,
-                    "bounds": _rect(0, 0, f.source_w, f.source_h),
-                    "pivot": {"x": int(f.pivot_px[0]), "y": int(f.pivot_px[1])},
+                    "frame": local[i],
+                    "bounds": _rect(0, 0, sheet.frames[i].source_w, sheet.frames[i].source_h),
+                    "pivot": {"x": int(sheet.frames[i].pivot_px[0]), "y": int(sheet.frames[i].pivot_px[1])},
                 }
-                for i, f in enumerate(sheet.frames)
+                for i in on_page0
             ],
         }
     ]
     w, h = sheet.size
     options = sheet.options
-    extras = {
+    names = page_image_names(image_name, len(sheet.pages))
+    extras: dict[str, Any] = {
         "version": 1,
         "generator": f"dgx-pixels {__version__}",
         "layout": options.layout,
@@ -98,7 +129,17 @@ def aseprite_json(sheet: SpriteSheet, image_name: str) -> dict[str, Any]:
         "textures": [[t.x, t.y, t.w, t.h] for t in sheet.textures],
         "frameTextures": [f.texture for f in sheet.frames],
         "anchors": [list(sheet.anchor(i)) for i in range(len(sheet.frames))],
+        "pages": [
+            {"image": name, "size": {"w": int(page.shape[1]), "h": int(page.shape[0])}}
+            for name, page in zip(names, sheet.pages)
+        ],
+        "texturePages": [t.page for t in sheet.textures],
+        "framePages": frame_pages,
     }
+    if paged:
+        extras["frames"] = [_frame_entry(sheet, f) for f in sheet.frames]
+        extras["frameTags"] = [_tag_entry(t, t.start, t.end) for t in sheet.tags]
+        extras["pivots"] = [[int(f.pivot_px[0]), int(f.pivot_px[1])] for f in sheet.frames]
     return {
         "frames": frames,
         "meta": {
@@ -121,12 +162,13 @@ def aseprite_json_text(sheet: SpriteSheet, image_name: str) -> str:
     return json.dumps(aseprite_json(sheet, image_name), indent=1) + "\n"
 
 
-def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray) -> SpriteSheet:
+def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray | Sequence[np.ndarray]) -> SpriteSheet:
     """Return the :class:`SpriteSheet` described by an Aseprite json-array ``doc`` written here and its atlas
-    (H×W×4 uint8). Source frames are restored from the atlas, so the sheet can be re-exported or combined.
+    page(s) (H×W×4 uint8 each; one array, or a sequence with every page in order for a multi-page sheet). Source
+    frames are restored from the atlas, so the sheet can be re-exported or combined.
 
     Raises ValueError when ``doc`` is not in array form, lacks our ``meta.dgx_pixels`` extras, or does not match the
-    atlas size.
+    atlas page count or sizes.
     """
     if not isinstance(doc.get("frames"), list):
         raise ValueError("sheet JSON: 'frames' must be a list (Aseprite json-array form)")
@@ -134,21 +176,33 @@ def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray) -> SpriteSh
     extras = meta.get(EXTRAS_KEY)
     if not isinstance(extras, dict):
         raise ValueError(f"sheet JSON: meta.{EXTRAS_KEY} is missing; only sheets written by DGX-Pixels can be reloaded")
+    pages = [atlas_rgba] if isinstance(atlas_rgba, np.ndarray) else list(atlas_rgba)
     size = meta.get("size", {})
-    if (size.get("w"), size.get("h")) != (atlas_rgba.shape[1], atlas_rgba.shape[0]):
-        raise ValueError(
-            f"sheet JSON says the atlas is {size.get('w')}x{size.get('h')} but the PNG is "
-            f"{atlas_rgba.shape[1]}x{atlas_rgba.shape[0]}"
-        )
-    textures = tuple(TextureRect(0, *map(int, t)) for t in extras["textures"])
-    pivots = {}
-    for sl in meta.get("slices", []):
-        if sl.get("name") == "pivot":
-            for key in sl.get("keys", []):
-                if "pivot" in key:
-                    pivots[int(key["frame"])] = (int(key["pivot"]["x"]), int(key["pivot"]["y"]))
+    page_meta = extras.get("pages") or [{"image": meta.get("image", "?"), "size": size}]
+    if len(pages) != len(page_meta):
+        names = ", ".join(str(p.get("image")) for p in page_meta)
+        raise ValueError(f"sheet JSON describes {len(page_meta)} atlas pages ({names}) but {len(pages)} were given")
+    for p, (entry, page) in enumerate(zip(page_meta, pages)):
+        psize = entry.get("size", {})
+        if (psize.get("w"), psize.get("h")) != (page.shape[1], page.shape[0]):
+            raise ValueError(
+                f"sheet JSON says atlas page {p} ({entry.get('image')}) is {psize.get('w')}x{psize.get('h')} but the "
+                f"PNG is {page.shape[1]}x{page.shape[0]}"
+            )
+    texture_pages = extras.get("texturePages") or [0] * len(extras["textures"])
+    textures = tuple(TextureRect(int(p), *map(int, t)) for p, t in zip(texture_pages, extras["textures"]))
+    entries = extras.get("frames", doc["frames"])
+    pivots: dict[int, tuple[int, int]] = {}
+    if "pivots" in extras:
+        pivots = {i: (int(x), int(y)) for i, (x, y) in enumerate(extras["pivots"])}
+    else:
+        for sl in meta.get("slices", []):
+            if sl.get("name") == "pivot":
+                for key in sl.get("keys", []):
+                    if "pivot" in key:
+                        pivots[int(key["frame"])] = (int(key["pivot"]["x"]), int(key["pivot"]["y"]))
     frames = []
-    for i, (entry, tex) in enumerate(zip(doc["frames"], extras["frameTextures"])):
+    for i, (entry, tex) in enumerate(zip(entries, extras["frameTextures"])):
         src = entry["sourceSize"]
         sss = entry["spriteSourceSize"]
         frames.append(
@@ -165,7 +219,7 @@ def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray) -> SpriteSh
         )
     tags = tuple(
         AnimationTag(t["name"], int(t["from"]), int(t["to"]), t.get("direction", "forward"), int(t.get("repeat", 0)))
-        for t in meta.get("frameTags", [])
+        for t in extras.get("frameTags", meta.get("frameTags", []))
     )
     options = SheetOptions(
         layout=extras.get("layout", "pack"),
@@ -178,7 +232,7 @@ def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray) -> SpriteSh
     )
     grid = GridInfo(**extras["grid"]) if extras.get("grid") else None
     sheet = SpriteSheet(
-        pages=(np.ascontiguousarray(atlas_rgba, dtype=np.uint8),),
+        pages=tuple(np.ascontiguousarray(p, dtype=np.uint8) for p in pages),
         textures=textures,
         frames=tuple(frames),
         tags=tags,
@@ -199,31 +253,53 @@ def _ron_float(value: float) -> str:
     return text if ("." in text or "e" in text) else text + ".0"
 
 
+def _layout_lines(size: tuple[int, int], rects: list[TextureRect], indent: str) -> list[str]:
+    lines = [f"{indent}layout: (", f"{indent}    size: ({size[0]}, {size[1]}),", f"{indent}    textures: ["]
+    for t in rects:
+        lines.append(f"{indent}        (min: ({t.x}, {t.y}), max: ({t.x + t.w}, {t.y + t.h})),")
+    lines += [f"{indent}    ],", f"{indent}),"]
+    return lines
+
+
 def atlas_ron(sheet: SpriteSheet, image_name: str) -> str:
-    """Return the ``.atlas.ron`` text of a single-page ``sheet``: ``layout`` in Bevy's ``TextureAtlasLayout`` shape
-    (``size``, ``textures`` as URects), frame names → texture index, animations (texture indices, durations in ms,
-    direction, repeat) and per-frame Bevy anchors. Raises ValueError for a multi-page sheet.
+    """Return the ``.atlas.ron`` text of ``sheet`` whose first page is ``image_name``.
+
+    ``image``/``layout`` describe page 0 in Bevy's ``TextureAtlasLayout`` shape (``size``, ``textures`` as URects);
+    ``pages`` lists every page (page 0 included) as ``(image, layout)``, page ``p`` > 0 being named by
+    :func:`page_image_names`. Each frame has its ``page`` and ``index`` (the ``TextureAtlas`` index into that
+    page's layout), duration, Bevy anchor, source size and trim offset; each animation lists its frames' indices,
+    durations in ms, direction and repeat, and (multi-page sheets only; absent means all on page 0) each frame's page.
     """
-    if len(sheet.pages) != 1:
-        raise ValueError(f"the sheet has {len(sheet.pages)} atlas pages; one .atlas.ron describes one page")
-    w, h = sheet.size
-    lines = ["(", f"    image: {_ron_string(image_name)},", "    layout: (", f"        size: ({w}, {h}),", "        textures: ["]
+    local = page_local_indices(sheet)
+    names = page_image_names(image_name, len(sheet.pages))
+    per_page: list[list[TextureRect]] = [[] for _ in sheet.pages]
     for t in sheet.textures:
-        lines.append(f"            (min: ({t.x}, {t.y}), max: ({t.x + t.w}, {t.y + t.h})),")
-    lines += ["        ],", "    ),", "    frames: ["]
+        per_page[t.page].append(t)
+    sizes = [(int(p.shape[1]), int(p.shape[0])) for p in sheet.pages]
+    lines = ["(", f"    image: {_ron_string(image_name)},"]
+    lines += _layout_lines(sizes[0], per_page[0], "    ")
+    lines.append("    pages: [")
+    for name, size, rects in zip(names, sizes, per_page):
+        lines += ["        (", f"            image: {_ron_string(name)},"]
+        lines += _layout_lines(size, rects, "            ")
+        lines.append("        ),")
+    lines += ["    ],", "    frames: ["]
     for i, f in enumerate(sheet.frames):
         ax, ay = sheet.anchor(i)
         lines.append(
-            f"        (name: {_ron_string(f.name)}, index: {f.texture}, duration_ms: {f.duration_ms}, "
-            f"anchor: ({_ron_float(ax)}, {_ron_float(ay)}), source_size: ({f.source_w}, {f.source_h}), "
-            f"offset: ({f.trim_x}, {f.trim_y})),"
+            f"        (name: {_ron_string(f.name)}, page: {sheet.textures[f.texture].page}, index: {local[f.texture]}, "
+            f"duration_ms: {f.duration_ms}, anchor: ({_ron_float(ax)}, {_ron_float(ay)}), "
+            f"source_size: ({f.source_w}, {f.source_h}), offset: ({f.trim_x}, {f.trim_y})),"
         )
     lines += ["    ],", "    animations: {"]
     for tag in sheet.tags:
-        indices = ", ".join(str(i) for i in texture_indices(sheet, tag))
+        textures = texture_indices(sheet, tag)
+        indices = ", ".join(str(local[t]) for t in textures)
+        pages = ", ".join(str(sheet.textures[t].page) for t in textures)
+        pages_field = f"pages: [{pages}], " if len(sheet.pages) > 1 else ""
         durations = ", ".join(str(sheet.frames[i].duration_ms) for i in range(tag.start, tag.end + 1))
         lines.append(
-            f"        {_ron_string(tag.name)}: (frames: [{indices}], durations_ms: [{durations}], "
+            f"        {_ron_string(tag.name)}: (frames: [{indices}], {pages_field}durations_ms: [{durations}], "
             f"direction: {_RON_DIRECTIONS[tag.direction]}, repeat: {tag.repeat}),"
         )
     lines += ["    },", ")", ""]
@@ -232,11 +308,17 @@ def atlas_ron(sheet: SpriteSheet, image_name: str) -> str:
 
 def assets_ron(sheet: SpriteSheet, image_path: str, key: str) -> str:
     """Return a bevy_asset_loader ``.assets.ron`` with ``"<key>.image"`` (nearest sampling) and ``"<key>.layout"``
-    (grid fields). Raises ValueError when the sheet is not a uniform grid (bevy_asset_loader only knows grids).
+    (grid fields). Raises ValueError when the sheet is not a uniform grid on one page (bevy_asset_loader only knows
+    one image with one grid layout).
     """
     g = sheet.grid
     if g is None:
         raise ValueError("an .assets.ron needs a uniform grid sheet (layout 'grid'); packed sheets use .atlas.ron")
+    if len(sheet.pages) != 1:
+        raise ValueError(
+            f"an .assets.ron holds one image with one grid, but this grid sheet has {len(sheet.pages)} pages; "
+            "use the .atlas.ron (one layout per page) or fewer frames per sheet"
+        )
     return (
         "({\n"
         f"    {_ron_string(key + '.image')}: Image(\n"

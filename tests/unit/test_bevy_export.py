@@ -182,3 +182,83 @@ def test_write_sheet_dir(tmp_path):
     assert [p.name for p in paths] == ["hero.png", "hero.json", "hero.atlas.ron", "hero.assets.ron"]
     with pytest.raises(ValueError, match="path separators"):
         write_sheet_dir(_sheet(), tmp_path / "out", "../hero")
+
+
+def _paged_sheet(colour=0, count=40):
+    frames = np.zeros((count, 32, 32, 4), np.uint8)
+    for i in range(count):
+        frames[i, 1 + i % 4 : 31, 2:30] = (i * 6 % 256, colour, 255 - i, 255)
+    sheet = build_sheet(
+        frames, tags=[AnimationTag("walk", 0, count - 1)], options=SheetOptions(max_size=64, extrude=1)
+    )
+    assert len(sheet.pages) > 1
+    return sheet
+
+
+def _png(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGBA"))
+
+
+def test_multi_page_export_round_trips_from_disk(tmp_path):
+    from dgx_pixels.ops.export_formats import sheet_from_aseprite
+    from dgx_pixels.ops.sheet import extract_frame
+
+    sheet = _paged_sheet()
+    n = len(sheet.pages)
+    report = export_to_bevy(sheet, tmp_path, category="character", name="knight", variant="base")
+    asset = "character_knight_base"
+    folder = tmp_path / "assets" / "sprites" / asset
+    pngs = [f"{asset}.png"] + [f"{asset}_{p}.png" for p in range(1, n)]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*pngs, f"{asset}.json", f"{asset}.atlas.ron"])
+    assert [p.name for p, _ in report.files] == [*pngs, f"{asset}.json", f"{asset}.atlas.ron"]
+    doc = json.loads((folder / f"{asset}.json").read_text())
+    pages = [_png(folder / entry["image"]) for entry in doc["meta"]["dgx_pixels"]["pages"]]
+    again = sheet_from_aseprite(doc, pages)
+    for i, src in enumerate(sheet.sources):
+        assert np.array_equal(extract_frame(again, i), src)
+    ron = parse_ron((folder / f"{asset}.atlas.ron").read_text())
+    assert [p["image"] for p in ron["pages"]] == pngs
+    entry = json.loads((tmp_path / "assets" / "manifest.json").read_text())["assets"][asset]
+    assert entry["pages"] == [f"sprites/{asset}/{name}" for name in pngs]
+    assert entry["files"][:n] == entry["pages"] and entry["path"] == entry["pages"][0]
+    assert list(tmp_path.glob("assets/**/*.dgxtmp")) == []
+
+
+def test_multi_page_dry_run_writes_nothing(tmp_path):
+    sheet = _paged_sheet()
+    before = _tree(tmp_path)
+    report = export_to_bevy(sheet, tmp_path, category="npc", name="sage", variant="old", dry_run=True)
+    assert _tree(tmp_path) == before and not report.written
+    assert len(report.files) == len(sheet.pages) + 2
+
+
+def test_fewer_pages_later_removes_and_backs_up_old_pages(tmp_path):
+    big, small = _paged_sheet(count=40), _paged_sheet(colour=9, count=12)
+    assert len(big.pages) > len(small.pages)
+    export_to_bevy(big, tmp_path, category="item", name="gem", variant="a")
+    export_to_bevy(small, tmp_path, category="item", name="gem", variant="a")
+    folder = tmp_path / "assets" / "sprites" / "item_gem_a"
+    page_files = sorted(p.name for p in folder.glob("*.png"))
+    assert page_files == sorted(["item_gem_a.png"] + [f"item_gem_a_{p}.png" for p in range(1, len(small.pages))])
+    (backup,) = list_backups(tmp_path, "item_gem_a")
+    assert len(list(backup.glob("*.png"))) == len(big.pages)
+    last = len(big.pages) - 1
+    assert np.array_equal(_png(backup / f"item_gem_a_{last}.png"), big.pages[last])
+
+
+def test_write_sheet_dir_multi_page(tmp_path):
+    sheet = _paged_sheet()
+    paths = write_sheet_dir(sheet, tmp_path / "out", "hero")
+    n = len(sheet.pages)
+    assert [p.name for p in paths] == ["hero.png"] + [f"hero_{p}.png" for p in range(1, n)] + [
+        "hero.json",
+        "hero.atlas.ron",
+    ]
+    for p, page in enumerate(sheet.pages):
+        assert np.array_equal(_png(paths[p]), page)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "hero_1.json").write_text("{}")
+    with pytest.raises(ValueError, match="would overwrite"):
+        write_sheet_dir(sheet, tmp_path / "other", "hero")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["hero_1.json"]

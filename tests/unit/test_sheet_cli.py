@@ -61,3 +61,28 @@ def test_grid_and_errors(tmp_path, capsys):
     assert "holds 2 frames but there are 4" in err and "path separators" in err and "covers frames 0-9" in err
     assert "does not exist" in err
     assert not (tmp_path / "h").exists() or not any((tmp_path / "h").iterdir())
+
+
+def test_multi_page_sheet_deploys_every_page(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(12):
+        data = rng.integers(0, 255, (32, 32, 4), dtype=np.uint8)
+        data[..., 3] = 255  # opaque and all different: nothing trims or merges
+        Image.fromarray(data, "RGBA").save(folder / f"f{i:02}.png")
+        frames.append(str(folder / f"f{i:02}.png"))
+    out = tmp_path / "out"
+    assert _run(["sheet", *frames, "--out", str(out), "--name", "effect_noise_base", "--pack",
+                 "--max-size", "64", "--padding", "0", "--extrude", "0"]) == 0
+    pages = sorted(p.name for p in out.glob("effect_noise_base*.png"))
+    assert len(pages) >= 3, pages
+    project = tmp_path / "game"
+    project.mkdir()
+    assert _run(["deploy", str(out / "effect_noise_base.json"), "--bevy", str(project)]) == 0
+    entry = json.loads((project / "assets" / "manifest.json").read_text())["assets"]["effect_noise_base"]
+    deployed = project / "assets" / "sprites" / "effect_noise_base"
+    assert len(entry["pages"]) == len(pages)
+    for page in pages:
+        assert (deployed / page).read_bytes() == (out / page).read_bytes()

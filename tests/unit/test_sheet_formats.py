@@ -130,3 +130,86 @@ def test_reload_from_json_and_png_restores_frames(sheet):
     doc["meta"].pop(EXTRAS_KEY)
     with pytest.raises(ValueError, match="meta.dgx_pixels"):
         sheet_from_aseprite(doc, sheet.pages[0])
+
+
+def _many_frames(count=40, side=32):
+    rng = np.random.default_rng(7)
+    frames = np.zeros((count, side, side, 4), np.uint8)
+    for i in range(count):
+        top, left = i % 5, (i * 3) % 7
+        frames[i, top : side - 1, left : side - 2] = rng.integers(0, 256, (side - 1 - top, side - 2 - left, 4))
+        frames[i, top : side - 1, left : side - 2, 3] = 255
+    frames[-1] = frames[0]  # a duplicate merged onto frame 0's texture
+    return frames
+
+
+@pytest.fixture
+def paged():
+    sheet = build_sheet(
+        _many_frames(),
+        tags=[AnimationTag("walk", 0, 9, "pingpong", 3), AnimationTag("idle", 10, 39)],
+        durations_ms=list(range(50, 90)),
+        pivot=(0.5, 1.0),
+        options=SheetOptions(max_size=64, extrude=1),
+    )
+    assert len(sheet.pages) > 2 and all(max(p.shape[:2]) <= 64 for p in sheet.pages)
+    return sheet
+
+
+def test_multi_page_aseprite_json_is_strict_for_page_zero(paged):
+    doc = json.loads(aseprite_json_text(paged, "hero.png"))
+    meta, extras = doc["meta"], doc["meta"][EXTRAS_KEY]
+    on_page0 = [i for i, f in enumerate(paged.frames) if paged.textures[f.texture].page == 0]
+    assert [e["filename"] for e in doc["frames"]] == [paged.frames[i].name for i in on_page0]
+    assert meta["image"] == "hero.png" and meta["size"] == {"w": paged.size[0], "h": paged.size[1]}
+    assert set(meta) == {"app", "version", "image", "format", "size", "scale", "frameTags", "layers", "slices", EXTRAS_KEY}
+    for entry in doc["frames"]:
+        f = entry["frame"]
+        assert f["x"] + f["w"] <= paged.size[0] and f["y"] + f["h"] <= paged.size[1]
+    # Tags in frameTags index into this document's frames and lie wholly on page 0.
+    for tag in meta["frameTags"]:
+        assert 0 <= tag["from"] <= tag["to"] < len(doc["frames"])
+    assert [k["frame"] for k in meta["slices"][0]["keys"]] == list(range(len(on_page0)))
+    assert [p["image"] for p in extras["pages"]] == ["hero.png"] + [f"hero_{p}.png" for p in range(1, len(paged.pages))]
+    assert extras["framePages"] == [paged.textures[f.texture].page for f in paged.frames]
+    assert len(extras["frames"]) == 40 and [t["name"] for t in extras["frameTags"]] == ["walk", "idle"]
+
+
+def test_multi_page_round_trip_from_json_and_pages(paged):
+    doc = json.loads(aseprite_json_text(paged, "hero.png"))
+    again = sheet_from_aseprite(doc, list(paged.pages))
+    assert again.frames == paged.frames and again.tags == paged.tags and again.textures == paged.textures
+    for i, src in enumerate(paged.sources):
+        assert np.array_equal(extract_frame(again, i), src)
+    with pytest.raises(ValueError, match="pages"):
+        sheet_from_aseprite(doc, paged.pages[0])
+
+
+def test_multi_page_atlas_ron_restores_every_frame(paged):
+    doc = parse_ron(atlas_ron(paged, "hero.png"))
+    assert doc["image"] == "hero.png" and len(doc["pages"]) == len(paged.pages)
+    assert doc["layout"] == doc["pages"][0]["layout"]
+    for p, (entry, page) in enumerate(zip(doc["pages"], paged.pages)):
+        assert entry["image"] == ("hero.png" if p == 0 else f"hero_{p}.png")
+        assert entry["layout"]["size"] == (page.shape[1], page.shape[0])
+    for i, (frame, src) in enumerate(zip(doc["frames"], paged.sources)):
+        (x0, y0), (x1, y1) = (doc["pages"][frame["page"]]["layout"]["textures"][frame["index"]][k] for k in ("min", "max"))
+        out = np.zeros_like(src)
+        ox, oy = frame["offset"]
+        out[oy : oy + y1 - y0, ox : ox + x1 - x0] = paged.pages[frame["page"]][y0:y1, x0:x1]
+        assert np.array_equal(out, src), i
+        assert frame["anchor"] == paged.anchor(i)
+    walk = doc["animations"]["walk"]
+    assert [(p, i) for p, i in zip(walk["pages"], walk["frames"])] == [
+        (doc["frames"][k]["page"], doc["frames"][k]["index"]) for k in range(10)
+    ]
+    assert walk["durations_ms"] == list(range(50, 60)) and walk["direction"] == "PingPong" and walk["repeat"] == 3
+
+
+def test_multi_page_grid_assets_ron_is_refused():
+    import dataclasses
+
+    grid = build_sheet(_frames(), options=SheetOptions(layout="grid"))
+    two = dataclasses.replace(grid, pages=(grid.pages[0], grid.pages[0]))
+    with pytest.raises(ValueError, match="2 pages"):
+        assets_ron(two, "a.png", "hero")
