@@ -136,6 +136,9 @@ def test_cpu_workflow_runs_from_the_queue_button(editor, tiny_checkpoint):
             values[2] = 2  # seed, control, steps
     load_graph(editor, workflow)
     editor.screenshot(path=str(editor.shots / "before_queue.png"))
+    # Toasts (e.g. about models absent on this machine) sit over the top-right corner where the button is.
+    editor.evaluate("() => document.querySelectorAll('.p-toast-close-button').forEach(b => b.click())")
+    editor.wait_for_function("() => !document.querySelector('.p-toast-message')", timeout=15_000)
     editor.locator("[data-testid='queue-button']").first.click(timeout=15_000)
     editor.wait_for_function("() => Object.values(window.app.nodeOutputs || {})"
                              ".flatMap(o => o.images || []).some(i => i.type === 'output')", timeout=120_000)
