@@ -489,10 +489,5 @@ def train_lora(config: TrainConfig, say: Callable[[str], None] | None = None) ->
     return LoraTrainer(config, say).run()
 
 
-def peft_merged_delta(down: torch.Tensor, up: torch.Tensor, rank: int, alpha: float) -> torch.Tensor:
-    """The weight change peft merges for one layer: ``up @ down * alpha / rank`` (float32)."""
-    return (up.float() @ down.float()) * (alpha / rank)
-
-
 __all__ = ["TrainConfig", "TrainResult", "LoraTrainer", "train_lora", "TrainError", "CheckpointMismatchError",
            "InsufficientMemoryError", "estimate_memory_bytes", "check_memory", "state_path"]

@@ -24,7 +24,6 @@ from .client import (
     EngineClient,
     EngineClientError,
     EngineUnreachable,
-    ExecutionFailed,
     ExecutionInterrupted,
     JobLost,
     PromptTimeout,
@@ -153,6 +152,12 @@ class ProgressBar:
         if self.tty:
             sys.stderr.write("\n")
 
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 async def _submit(args: argparse.Namespace) -> int:
     from .params import parse_assignments
@@ -168,12 +173,9 @@ async def _submit(args: argparse.Namespace) -> int:
         if args.no_wait:
             await submission.ws.close()
             return EXIT_RUNNING
-        bar = ProgressBar()
-        try:
+        with ProgressBar() as bar:
             result = await client.wait(submission.prompt_id, timeout_s=args.timeout, on_progress=bar,
                                        node_ids=list(prompt), client_id=submission.client_id, ws=submission.ws)
-        finally:
-            bar.close()
         files = result.files()
         note = " (served from the engine's cache)" if result.from_cache else ""
         _say(f"job {result.prompt_id} done: {len(files)} file(s){note}")
@@ -197,9 +199,6 @@ def _run_mapped(coro) -> int:
     except (ParameterError, PromptValidationError) as exc:
         _err(f"nothing was run: {exc}")
         return EXIT_INVALID
-    except ExecutionFailed as exc:
-        _err(str(exc))
-        return EXIT_FAILED
     except ExecutionInterrupted as exc:
         _err(str(exc))
         return EXIT_INTERRUPTED
@@ -212,7 +211,7 @@ def _run_mapped(coro) -> int:
     except EngineUnreachable as exc:
         _err(f"{exc} (start one with `dgx-pixels engine start`, or pass --engine URL)")
         return EXIT_UNREACHABLE
-    except EngineClientError as exc:
+    except EngineClientError as exc:  # ExecutionFailed and the rest
         _err(str(exc))
         return EXIT_FAILED
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 SUPERSAMPLE = 2
 Color = tuple[int, int, int]
@@ -98,13 +98,3 @@ def draw_knight_frame(phase: float, size: int = 512) -> Image.Image:
 def draw_walk_cycle(frames: int = 6, size: int = 512) -> list[Image.Image]:
     """Return ``frames`` RGBA frames of one walk cycle."""
     return [draw_knight_frame(i / frames, size) for i in range(frames)]
-
-
-def colour_count(image: Image.Image) -> int:
-    """Return the number of distinct RGBA colours in ``image``."""
-    return len(set(image.getdata())) if image.mode == "RGBA" else len(set(image.convert("RGBA").getdata()))
-
-
-def frames_differ(first: Image.Image, second: Image.Image) -> bool:
-    """Return True when two frames are not pixel-identical."""
-    return ImageChops.difference(first, second).getbbox() is not None

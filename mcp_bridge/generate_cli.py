@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bridge_cli import EXIT_DONE, EXIT_INVALID, ProgressBar, _add_engine_option, _engines, _err, _run_mapped, _say
 from .client import EngineClient, PromptResult, least_loaded
+from .images import read_rgba
 from .params import BUNDLED_DIR, ParameterError, Workflow, prepare
-from .sprites import sprite_workflow
+from .sprites import SPRITE_PIXELIZE, sprite_workflow
 
 CATEGORIES = ("character", "enemy", "npc", "item", "tile", "ui", "effect", "projectile", "environment",
               "background")  # the seed's list, as ops.bevy_export.CATEGORIES (kept torch-free here)
@@ -196,19 +196,11 @@ async def sprite_prompt(client: EngineClient, workflow: Workflow, request: Gener
     return await prepare(client, dataclasses.replace(workflow, prompt=prompt), values)
 
 
-def _rgba(data: bytes):
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGBA"))
-
-
 def build_variant_sheet(frame_paths: list[Path], tag: str, fps: float):
     """Return a grid SpriteSheet of the frames (untrimmed, one looping animation ``tag``)."""
     from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps
 
-    frames = [_rgba(path.read_bytes()) for path in frame_paths]
+    frames = [read_rgba(path, f"frame {path}") for path in frame_paths]
     return build_sheet(frames, tags=[AnimationTag(tag, 0, len(frames) - 1)],
                        durations_ms=durations_from_fps(len(frames), fps),
                        options=SheetOptions(layout="grid", trim=False, merge_duplicates=False))
@@ -262,12 +254,9 @@ async def _generate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ParameterError([str(exc)]) from None
     url = await least_loaded(_engines(args))
-    bar = ProgressBar()
     async with EngineClient(url) as client:
-        try:
+        with ProgressBar() as bar:
             sprites = await generate_sprites(client, request, Path(args.out), on_progress=bar)
-        finally:
-            bar.close()
     for sprite in sprites:
         _say(f"{sprite.asset} (seed {sprite.seed}): {len(sprite.frames)} frame(s)"
              + (" (served from the engine's cache)" if sprite.from_cache else ""))
@@ -373,10 +362,8 @@ def comparison_prompt(request: CompareRequest) -> dict:
                 "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}
             prompt[decode] = {"class_type": "VAEDecode", "inputs": {"samples": [sampler, 0], "vae": ["1", 2]}}
             prompt[pixel] = {"class_type": "DGXPixels.Pixelize", "inputs": {
-                "image": [decode, 0], "width": request.size, "height": request.size, "cell_px": 0.0,
-                "grid": "fixed", "mode": "contrast", "colors": 0, "dither": "none", "dither_strength": 1.0,
-                "alpha": "auto", "alpha_threshold": 0.5, "background": "flood", "outline": "outer",
-                "cleanup": False, "seed": 0, "palette": ["5", 0]}}
+                **SPRITE_PIXELIZE, "image": [decode, 0], "width": request.size, "height": request.size,
+                "palette": ["5", 0]}}
             cells.append(pixel)
     grid, save = str(6 + 4 * len(cells)), str(7 + 4 * len(cells))
     extra = {f"image_{n}": [cell, 0] for n, cell in enumerate(cells[1:], start=2)}
@@ -420,12 +407,9 @@ async def _compare(args: argparse.Namespace) -> int:
                              checkpoint=args.checkpoint, size=args.size, render_px=args.render_px,
                              steps=args.steps, palette=args.palette, scale=args.scale)
     url = await least_loaded(_engines(args))
-    bar = ProgressBar()
     async with EngineClient(url) as client:
-        try:
+        with ProgressBar() as bar:
             data = await run_comparison(client, request, on_progress=bar)
-        finally:
-            bar.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)

@@ -137,12 +137,8 @@ def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
 
 
 def http_ok(url: str, timeout_s: float = 2.0) -> bool:
-    """Return True when GET ``url`` answers 200."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback URL we built)
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    """Return True when GET ``url`` answers 200 with a JSON body (the engine's health endpoints all do)."""
+    return http_json(url, timeout_s) is not None
 
 
 def log_tail(path: Path | None, lines: int = 40) -> str:

@@ -27,6 +27,7 @@ from fastmcp.tools.base import ToolResult
 from mcp_types import ImageContent, ResourceLink, TextContent
 
 from .client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
+from .images import read_rgba
 from .jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
 from .params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
 from .sprites import (
@@ -37,7 +38,6 @@ from .sprites import (
     job_file,
     load_sheet,
     palette_hex_file,
-    rgba_of,
     sprite_workflow,
     without_previews,
 )
@@ -313,7 +313,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
             raise ToolError(f"name {name!r} must be lowercase letters and digits, joined by - or _ (e.g. slime_idle)")
         loaded = bridge.frames_of(frames)
         try:
-            rgba = [rgba_of(data, label) for label, data in loaded]
+            rgba = [read_rgba(data, f"frame {label}") for label, data in loaded]
             options = SheetOptions(layout=layout, columns=columns, padding=padding)
             sheet = build_sheet(rgba, tags=[AnimationTag(name, 0, len(rgba) - 1)],
                                 durations_ms=durations_from_fps(len(rgba), fps), pivot=(pivot_x, pivot_y),

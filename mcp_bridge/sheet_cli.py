@@ -11,19 +11,10 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 
 from ..ops.bevy_export import CATEGORIES, export_to_bevy, read_sheet_dir, split_asset_name, write_sheet_dir
 from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps, parse_tag, sheet_summary
-
-
-def _load_png(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGBA"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"frame {path}: cannot be read as an image ({exc})") from None
+from .images import read_rgba
 
 
 def _grid(text: str) -> tuple[int, int]:
@@ -39,7 +30,7 @@ def run_sheet(args: argparse.Namespace) -> int:
         paths = [Path(p) for p in args.frames]
         if not paths:
             raise ValueError("FRAMES: give at least one PNG file")
-        frames = [_load_png(p) for p in paths]
+        frames = [read_rgba(p, f"frame {p}") for p in paths]
         cols, rows = args.grid if args.grid else (0, 0)
         options = SheetOptions(
             layout="grid" if args.grid else "pack", columns=cols, rows=rows, padding=args.padding,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import re
 from pathlib import Path
 
@@ -23,6 +22,12 @@ MAX_FRAMES = 256
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 # Nodes that only show an image in the editor; the bridge makes its own thumbnails.
 PREVIEW_CLASSES = ("PreviewImage", "DGXPixels.PixelPreview")
+SPRITE_PIXELIZE = {
+    "width": 64, "height": 64, "cell_px": 0.0, "grid": "fixed", "mode": "contrast", "colors": 0, "dither": "none",
+    "dither_strength": 1.0, "alpha": "auto", "alpha_threshold": 0.5, "background": "flood", "outline": "outer",
+    "cleanup": False, "seed": 0,
+}
+"""Pixelize inputs (besides ``image`` and ``palette``) of the text-to-sprite pipelines built in code."""
 
 
 def built_in_sprite_workflow() -> Workflow:
@@ -38,10 +43,7 @@ def built_in_sprite_workflow() -> Workflow:
             "steps": 20, "cfg": 6.0, "sampler_name": "euler_ancestral", "scheduler": "normal", "denoise": 1.0}},
         "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
         "7": {"class_type": "DGXPixels.PaletteLoad", "inputs": {"name": "endesga-32", "file": ""}},
-        "8": {"class_type": "DGXPixels.Pixelize", "inputs": {
-            "image": ["6", 0], "palette": ["7", 0], "width": 64, "height": 64, "cell_px": 0.0, "grid": "fixed",
-            "mode": "contrast", "colors": 0, "dither": "none", "dither_strength": 1.0, "alpha": "auto",
-            "alpha_threshold": 0.5, "background": "flood", "outline": "outer", "cleanup": False, "seed": 0}},
+        "8": {"class_type": "DGXPixels.Pixelize", "inputs": {**SPRITE_PIXELIZE, "image": ["6", 0], "palette": ["7", 0]}},
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "dgx-pixels/sprite"}},
     }
 
@@ -104,18 +106,6 @@ def decode_data_url(text: str) -> bytes:
     if len(data) > MAX_FRAME_BYTES:
         raise ValueError(f"an uploaded frame is {len(data)} bytes; the limit is {MAX_FRAME_BYTES}")
     return data
-
-
-def rgba_of(data: bytes, label: str):
-    """Return the image in ``data`` as an H×W×4 uint8 array; raise ValueError naming ``label`` when unreadable."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGBA"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"frame {label} is not an image PIL can read ({exc})") from None
 
 
 def job_file(results_dir: Path, job_id: str, filename: str) -> Path:

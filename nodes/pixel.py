@@ -11,7 +11,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..ops.alpha import BACKGROUNDS, binarize_alpha, remove_background
-from ..ops.color import check_image, check_mask
+from ..ops.color import alpha_from_mask, check_image, mask_from_alpha
 from ..ops.dither import DITHERS, apply_palette
 from ..ops.grid import MODES, detect_grid, recover_pixels
 from ..ops import outline as outline_ops
@@ -29,21 +29,12 @@ from ..ops.scale import scale_nearest_integer
 
 Palette = io.Custom("DGX_PALETTE")
 CATEGORY = "DGX-Pixels/pixel"
-PALETTE_EXTS = (".hex", ".gpl", ".pal", ".png", ".txt")
 
 
 def _rgba(image: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """IMAGE (+ optional ComfyUI mask, 1 = transparent) → checked RGBA batch."""
     image = check_image(image)
-    mask = check_mask(mask, image)
-    return with_alpha(image, None if mask is None else 1.0 - mask)
-
-
-def _mask_of(image: torch.Tensor) -> torch.Tensor:
-    """ComfyUI MASK (1 = transparent) of an IMAGE; all zeros for RGB."""
-    if image.shape[-1] == 4:
-        return 1.0 - image[..., 3]
-    return torch.zeros_like(image[..., 0])
+    return with_alpha(image, alpha_from_mask(mask, image))
 
 
 def _parse_hex_rgb(text: str, name: str) -> tuple[float, float, float]:
@@ -120,17 +111,17 @@ class Pixelize(io.ComfyNode):
         # IMAGE tensors live on the CPU between nodes; pixelizing on the GPU is ~10x faster per batch.
         device = comfy.model_management.get_torch_device()
         image = check_image(image).to(device)
-        mask = check_mask(mask, image)
+        alpha_in = alpha_from_mask(mask, image)
         size = (width, height) if width > 0 and height > 0 else None
         if grid == "fixed" and size is None and cell_px <= 0:
             raise ValueError("Pixelize needs a size: set width and height, or cell_px, or grid 'auto'")
         result = pixelize(
-            image, None if mask is None else 1.0 - mask, size=size, cell_px=cell_px or None, grid=grid, mode=mode,
+            image, alpha_in, size=size, cell_px=cell_px or None, grid=grid, mode=mode,
             colors=colors, palette=palette, dither=dither, dither_strength=dither_strength, alpha_mode=alpha,
             alpha_threshold=alpha_threshold, background=background, outline=outline, cleanup=cleanup, seed=seed,
         )
         out = result.image.cpu()
-        return io.NodeOutput(out, _mask_of(out), result.palette)
+        return io.NodeOutput(out, mask_from_alpha(out), result.palette)
 
 
 class DetectGrid(io.ComfyNode):
@@ -169,15 +160,6 @@ class DetectGrid(io.ComfyNode):
         grid = detect_grid(image, min_cell_px, max_cell_px or None, drift)
         out, grid = recover_pixels(image, grid, mode)
         return io.NodeOutput(out, grid.width, grid.height, float(grid.cell_x))
-
-
-def _palette_files() -> list[str]:
-    import folder_paths  # ComfyUI's; only importable inside the engine
-
-    root = Path(folder_paths.get_input_directory())
-    if not root.is_dir():
-        return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in PALETTE_EXTS)
 
 
 class PaletteLoad(io.ComfyNode):
@@ -279,7 +261,7 @@ class ApplyPalette(io.ComfyNode):
         image = check_image(image)
         src = image if mask is None and image.shape[-1] == 3 else _rgba(image, mask)
         out = apply_palette(src, palette, dither, strength)
-        return io.NodeOutput(out, _mask_of(out))
+        return io.NodeOutput(out, mask_from_alpha(out))
 
 
 class AlphaCleanup(io.ComfyNode):
@@ -319,7 +301,7 @@ class AlphaCleanup(io.ComfyNode):
         key = _parse_hex_rgb(key_color, "key_color") if key_color.strip() else None
         out = remove_background(rgba, background, key, tolerance, enclosed_holes)
         out = binarize_alpha(out, threshold)
-        return io.NodeOutput(out, _mask_of(out))
+        return io.NodeOutput(out, mask_from_alpha(out))
 
 
 class OutlineCleanup(io.ComfyNode):
@@ -367,7 +349,7 @@ class OutlineCleanup(io.ComfyNode):
         else:
             rgb = (0.0, 0.0, 0.0)
         out = add_outline(out, rgb, outline)
-        return io.NodeOutput(out, _mask_of(out))
+        return io.NodeOutput(out, mask_from_alpha(out))
 
 
 class PixelPreview(io.ComfyNode):

@@ -11,6 +11,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..ops.bevy_export import CATEGORIES, export_to_bevy
+from ..ops.color import alpha_from_mask, mask_from_alpha
 from ..ops.sheet import DIRECTIONS, AnimationTag, SheetOptions, build_sheet, combine_sheets, durations_from_fps, sheet_summary
 
 SpriteSheetType = io.Custom("DGX_SPRITE_SHEET")
@@ -50,26 +51,9 @@ def _sheet_preview(sheet, page: torch.Tensor, cls) -> dict:
 
 def _outputs(sheet, cls) -> io.NodeOutput:
     page = torch.from_numpy(sheet.pages[0].astype(np.float32) / 255.0)
-    transparency = 1.0 - page[None, :, :, 3]
+    transparency = mask_from_alpha(page[None])
     return io.NodeOutput(page[None, :, :, :3].contiguous(), transparency.contiguous(), sheet,
                          ui=_sheet_preview(sheet, page, cls))
-
-
-def _alpha_of(frames: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Alpha (1 = opaque) for the sheet ops from a ComfyUI MASK (1 = transparent); None keeps the frames' own
-    alpha channel (RGBA frames) or makes RGB frames opaque."""
-    if mask is None:
-        return None
-    if mask.ndim == 2:
-        mask = mask[None]
-    if mask.ndim != 3:
-        raise ValueError(f"mask: expected a MASK [B,H,W], got shape {tuple(mask.shape)}")
-    if tuple(mask.shape[1:]) != tuple(frames.shape[1:3]):
-        raise ValueError(
-            f"mask: {mask.shape[2]}x{mask.shape[1]} px but the frames are {frames.shape[2]}x{frames.shape[1]}; "
-            "the mask must match the frames"
-        )
-    return 1.0 - mask.float()
 
 
 class SpriteSheet(io.ComfyNode):
@@ -109,7 +93,7 @@ class SpriteSheet(io.ComfyNode):
         names = [f"{animation}_{i:04d}" for i in range(count)]
         tags = [AnimationTag(animation, 0, count - 1, direction, repeat)] if count else []
         sheet = build_sheet(
-            frames, _alpha_of(frames, mask), tags=tags, durations_ms=durations_from_fps(count, fps), names=names,
+            frames, alpha_from_mask(mask, frames), tags=tags, durations_ms=durations_from_fps(count, fps), names=names,
             pivot=(pivot_x, pivot_y),
             options=_options(layout, columns, padding, extrude, trim, merge_duplicates, max_size, power_of_two),
         )

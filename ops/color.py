@@ -1,4 +1,4 @@
-"""Colour space conversion (sRGB <-> OKLab) and the input checks shared by every pixel op."""
+"""Colour space conversion (sRGB <-> OKLab), the input checks shared by every pixel op, and MASK <-> alpha."""
 
 from __future__ import annotations
 
@@ -98,16 +98,15 @@ def check_mask(mask: torch.Tensor | None, image: torch.Tensor, name: str = "mask
     return mask.float().to(image.device).expand(b, h, w).clamp(0.0, 1.0)
 
 
-def split_alpha(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Return (rgb [B,H,W,3], alpha [B,H,W] or None when the image has no alpha channel)."""
+def alpha_from_mask(mask: torch.Tensor | None, image: torch.Tensor, name: str = "mask") -> torch.Tensor | None:
+    """Return alpha [B,H,W] (1 = opaque) for ``image`` from a ComfyUI MASK (1 = transparent), checked as
+    :func:`check_mask` does; None when ``mask`` is None."""
+    mask = check_mask(mask, image, name)
+    return None if mask is None else 1.0 - mask
+
+
+def mask_from_alpha(image: torch.Tensor) -> torch.Tensor:
+    """Return the ComfyUI MASK [B,H,W] (1 = transparent) of an IMAGE batch: 1 - alpha, all zeros for RGB."""
     if image.shape[-1] == 4:
-        return image[..., :3], image[..., 3]
-    return image[..., :3], None
-
-
-def join_alpha(rgb: torch.Tensor, alpha: torch.Tensor | None) -> torch.Tensor:
-    """Return RGBA with RGB zeroed where alpha is 0 (no phantom pixels), or ``rgb`` when ``alpha`` is None."""
-    if alpha is None:
-        return rgb
-    rgb = torch.where((alpha > 0).unsqueeze(-1), rgb, torch.zeros_like(rgb))
-    return torch.cat([rgb, alpha.unsqueeze(-1)], dim=-1)
+        return 1.0 - image[..., 3]
+    return torch.zeros_like(image[..., 0])

@@ -127,6 +127,14 @@ def load_palette_file(path: str | Path) -> Palette:
     return parse_palette(data, path.name)
 
 
+def _rgb_row(line: str) -> list[list[int]]:
+    """``[[r, g, b]]`` when ``line`` starts with three decimal numbers (each capped at 255), else ``[]``."""
+    parts = line.split()
+    if len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
+        return [[min(255, int(p)) for p in parts[:3]]]
+    return []
+
+
 def _parse_gpl(lines: list[str], name: str, filename: str) -> Palette:
     colors = []
     for line in lines[1:]:
@@ -134,9 +142,7 @@ def _parse_gpl(lines: list[str], name: str, filename: str) -> Palette:
             if line.lower().startswith("name:"):
                 name = line.split(":", 1)[1].strip() or name
             continue
-        parts = line.split()
-        if len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
-            colors.append([min(255, int(p)) for p in parts[:3]])
+        colors.extend(_rgb_row(line))
     if not colors:
         raise ValueError(f"palette file {filename!r} (GIMP .gpl) lists no colours")
     return Palette(name, np.array(colors, dtype=np.uint8), filename)
@@ -145,9 +151,7 @@ def _parse_gpl(lines: list[str], name: str, filename: str) -> Palette:
 def _parse_jasc(lines: list[str], name: str, filename: str) -> Palette:
     colors = []
     for line in lines[3:]:
-        parts = line.split()
-        if len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
-            colors.append([min(255, int(p)) for p in parts[:3]])
+        colors.extend(_rgb_row(line))
     if not colors:
         raise ValueError(f"palette file {filename!r} (JASC .pal) lists no colours")
     return Palette(name, np.array(colors, dtype=np.uint8), filename)

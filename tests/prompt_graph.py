@@ -28,3 +28,19 @@ class Graph:
             "inputs": {name: value.out() if isinstance(value, NodeRef) else value for name, value in inputs.items()},
         }
         return NodeRef(node_id)
+
+
+def txt2img(g: Graph, checkpoint: str, *, text: str = "pixel art knight", negative: str = "blurry",
+            size: int = 64, batch: int = 1, seed: int = 1, steps: int = 2, cfg: float = 5.0) -> NodeRef:
+    """Add the core text-to-image chain to ``g`` and return its VAEDecode node.
+
+    Node ids, in order: CheckpointLoaderSimple, CLIPTextEncode (positive), CLIPTextEncode (negative),
+    EmptyLatentImage, KSampler, VAEDecode — so in a fresh graph the latent is node "4"."""
+    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=checkpoint)
+    positive = g.node("CLIPTextEncode", text=text, clip=ckpt.out(1))
+    negative_node = g.node("CLIPTextEncode", text=negative, clip=ckpt.out(1))
+    latent = g.node("EmptyLatentImage", width=size, height=size, batch_size=batch)
+    sampled = g.node("KSampler", model=ckpt.out(0), positive=positive.out(), negative=negative_node.out(),
+                     latent_image=latent.out(), seed=seed, steps=steps, cfg=cfg, sampler_name="euler",
+                     scheduler="normal", denoise=1.0)
+    return g.node("VAEDecode", samples=sampled.out(), vae=ckpt.out(2))

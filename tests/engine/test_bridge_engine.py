@@ -34,6 +34,7 @@ from dgx_pixels.mcp_bridge.client import (
 )
 from dgx_pixels.mcp_bridge.jobs import JobManager
 from dgx_pixels.mcp_bridge.server import build_server
+from engine_helpers import stop_process
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
@@ -419,12 +420,7 @@ def http_bridge(engine, tmp_path_factory):
     try:
         yield HttpBridge(process, f"http://127.0.0.1:{port}/mcp", log)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 async def exercise_sdk_session(session, engine_url: str) -> None:
@@ -443,7 +439,7 @@ async def exercise_sdk_session(session, engine_url: str) -> None:
     assert not result.is_error, result
     assert result.structured_content["status"] == "done"
     assert any(isinstance(block, ImageContent) for block in result.content)
-    assert progress == sorted(progress)
+    assert progress and progress == sorted(progress) and progress[-1] == 100, progress
     bad = await session.call_tool("generate", {"params": {"width": 7}}, read_timeout_seconds=SDK_READ_TIMEOUT_S)
     assert bad.is_error and "below its minimum" in bad.content[0].text
 

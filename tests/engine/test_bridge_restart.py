@@ -14,7 +14,7 @@ import pytest
 from dgx_pixels.mcp_bridge.client import EngineClient
 from dgx_pixels.mcp_bridge.jobs import FINAL_STATES, LOST, JobManager
 from dgx_pixels.mcp_bridge.local_engine import pick_free_port, start_engine
-from prompt_graph import Graph
+from prompt_graph import Graph, txt2img
 
 pytestmark = pytest.mark.engine
 SETTLE_S = 120.0
@@ -22,14 +22,7 @@ SETTLE_S = 120.0
 
 def slow_prompt(checkpoint: str) -> dict:
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=checkpoint)
-    positive = g.node("CLIPTextEncode", text="pixel art", clip=ckpt.out(1))
-    negative = g.node("CLIPTextEncode", text="blurry", clip=ckpt.out(1))
-    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
-    sampled = g.node("KSampler", model=ckpt.out(0), positive=positive.out(), negative=negative.out(),
-                     latent_image=latent.out(), seed=uuid.uuid4().int % 10**9, steps=150, cfg=6.0,
-                     sampler_name="euler", scheduler="normal", denoise=1.0)
-    decoded = g.node("VAEDecode", samples=sampled.out(), vae=ckpt.out(2))
+    decoded = txt2img(g, checkpoint, text="pixel art", size=64, seed=uuid.uuid4().int % 10**9, steps=150, cfg=6.0)
     g.node("SaveImage", images=decoded.out(), filename_prefix="bridge/restart")
     return g.prompt
 

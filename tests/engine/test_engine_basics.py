@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dgx_pixels.mcp_bridge.client import PromptValidationError
-from prompt_graph import Graph
+import prompt_graph
+from prompt_graph import Graph, NodeRef
 
 pytestmark = pytest.mark.engine
 
@@ -25,16 +26,10 @@ def pack_node_ids() -> set[str]:
     return ids
 
 
-def txt2img(checkpoint: str, size: int = 128, batch: int = 1, steps: int = 4, seed: int = 1) -> tuple[Graph, object]:
+def txt2img(checkpoint: str, size: int = 128, batch: int = 1, steps: int = 4, seed: int = 1) -> tuple[Graph, NodeRef]:
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=checkpoint)
-    positive = g.node("CLIPTextEncode", text="pixel art knight, 16-bit", clip=ckpt.out(1))
-    negative = g.node("CLIPTextEncode", text="blurry", clip=ckpt.out(1))
-    latent = g.node("EmptyLatentImage", width=size, height=size, batch_size=batch)
-    sampled = g.node("KSampler", model=ckpt.out(0), positive=positive.out(), negative=negative.out(),
-                     latent_image=latent.out(), seed=seed, steps=steps, cfg=5.0, sampler_name="euler",
-                     scheduler="normal", denoise=1.0)
-    decoded = g.node("VAEDecode", samples=sampled.out(), vae=ckpt.out(2))
+    decoded = prompt_graph.txt2img(g, checkpoint, text="pixel art knight, 16-bit", size=size, batch=batch,
+                                   steps=steps, seed=seed)
     return g, decoded
 
 

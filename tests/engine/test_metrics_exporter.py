@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dgx_pixels.mcp_bridge.client import EngineClient
 from dgx_pixels.mcp_bridge.local_engine import pick_free_port
 from dgx_pixels.metrics.exporter import Exporter
+from engine_helpers import stop_process
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
@@ -97,5 +98,4 @@ def test_exporter_command_serves_a_valid_exposition(engine):
         checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
         assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout.decode()
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_process(process)

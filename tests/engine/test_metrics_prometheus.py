@@ -22,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dgx_pixels.mcp_bridge.client import EngineClient
 from dgx_pixels.mcp_bridge.local_engine import pick_free_port
+import prompt_graph
+from engine_helpers import stop_process
 from prompt_graph import Graph
 
 pytestmark = [pytest.mark.engine,
@@ -88,11 +90,7 @@ def prometheus(engine, tmp_path_factory):
             time.sleep(0.5)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def engine_samples(url: str) -> dict[tuple[str, tuple], float]:
@@ -111,14 +109,8 @@ def total(samples: dict, name: str, **labels: str) -> float:
 
 def txt2img(checkpoint: str, *, seed: int, batch: int = 1, steps: int = 1, prefix: str = "metrics/img") -> dict:
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=checkpoint)
-    positive = g.node("CLIPTextEncode", text="pixel art slime", clip=ckpt.out(1))
-    negative = g.node("CLIPTextEncode", text="blurry", clip=ckpt.out(1))
-    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=batch)
-    sampled = g.node("KSampler", model=ckpt.out(0), positive=positive.out(), negative=negative.out(),
-                     latent_image=latent.out(), seed=seed, steps=steps, cfg=1.0, sampler_name="euler",
-                     scheduler="normal", denoise=1.0)
-    decoded = g.node("VAEDecode", samples=sampled.out(), vae=ckpt.out(2))
+    decoded = prompt_graph.txt2img(g, checkpoint, text="pixel art slime", size=64, batch=batch, seed=seed,
+                                   steps=steps, cfg=1.0)
     g.node("SaveImage", images=decoded.out(), filename_prefix=prefix)
     return g.prompt
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from prompt_graph import Graph
+from prompt_graph import Graph, txt2img
 
 from dgx_pixels.mcp_bridge.client import ExecutionFailed
 
@@ -18,14 +18,7 @@ PIXELIZE_DEFAULTS = dict(
 
 
 def _txt2img(g: Graph, checkpoint: str, batch: int = 4):
-    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=checkpoint)
-    positive = g.node("CLIPTextEncode", text="pixel art knight", clip=ckpt.out(1))
-    negative = g.node("CLIPTextEncode", text="blurry", clip=ckpt.out(1))
-    latent = g.node("EmptyLatentImage", width=128, height=128, batch_size=batch)
-    sampled = g.node("KSampler", model=ckpt.out(0), positive=positive.out(), negative=negative.out(),
-                     latent_image=latent.out(), seed=3, steps=2, cfg=5.0, sampler_name="euler",
-                     scheduler="normal", denoise=1.0)
-    return g.node("VAEDecode", samples=sampled.out(), vae=ckpt.out(2))
+    return txt2img(g, checkpoint, size=128, batch=batch, seed=3, steps=2)
 
 
 def _files(result, prefix: str):

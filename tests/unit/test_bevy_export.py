@@ -3,6 +3,10 @@
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -162,11 +166,37 @@ def test_missing_or_unwritable_project(tmp_path):
     locked.chmod(0o500)
     try:
         if os.access(locked, os.W_OK):
-            pytest.skip("running as a user that can write anywhere")
-        with pytest.raises(ValueError, match="not writable"):
-            export_to_bevy(_sheet(), locked, category="item", name="gem", variant="a")
+            _check_unwritable_as_nobody()
+        else:
+            with pytest.raises(ValueError, match="not writable"):
+                export_to_bevy(_sheet(), locked, category="item", name="gem", variant="a")
     finally:
         locked.chmod(0o700)
+
+
+def _check_unwritable_as_nobody() -> None:
+    """Root writes anywhere, so as root the same check runs in a child process dropped to uid/gid 65534 (nobody)
+    against a root-owned read-only folder: the real permission fault, not a mock."""
+    if not shutil.which("setpriv"):
+        pytest.fail("running as root without setpriv: cannot produce an unwritable folder for this user")
+    with tempfile.TemporaryDirectory(dir="/tmp") as top:
+        Path(top).chmod(0o755)  # nobody must reach the folder to see that it cannot write there
+        locked = Path(top) / "locked"
+        locked.mkdir(mode=0o555)
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_bevy_export import _sheet\n"
+                "from dgx_pixels.ops.bevy_export import export_to_bevy\n"
+                "try:\n"
+                "    export_to_bevy(_sheet(), sys.argv[2], category='item', name='gem', variant='a')\n"
+                "except ValueError as exc:\n"
+                "    print(exc)\n"
+                "else:\n"
+                "    sys.exit('exported into a folder it cannot write')\n")
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                               code, str(Path(__file__).resolve().parent), str(locked)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "not writable" in done.stdout, done.stdout + done.stderr
+        assert list(locked.iterdir()) == []
 
 
 def test_corrupt_manifest_is_refused_before_writing(tmp_path):
