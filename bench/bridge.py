@@ -1,6 +1,7 @@
 """Bridge latency: one small no-model workflow (EmptyImage → UpscaleInteger → SaveImage, a new colour each run so the
 engine's cache never answers) run directly through the engine client, through the FastMCP server in memory, and
-through the MCP server over streamable HTTP. Each path queues, waits for the end and fetches the output.
+through the MCP server over streamable HTTP. Each path queues, waits for the end and fetches the output; the paths
+take turns run by run, so that load from elsewhere falls on each alike.
 
 Run: ``.venv/bin/python bench/bridge.py [--runs 40] [--engine URL]`` (without --engine it starts a CPU engine).
 Prints one table: p50/p95 per path, and the bridge's p50 overhead over direct HTTP (goal: at most 15 ms).
@@ -44,30 +45,24 @@ class Colours:
         return self.next
 
 
-async def time_direct(url: str, runs: int, colour) -> list[float]:
-    times = []
-    async with EngineClient(url) as client:
-        for _ in range(runs + 2):
-            prompt = json.loads(json.dumps(PROMPT))
-            prompt["1"]["inputs"]["color"] = colour()
-            began = time.perf_counter()
-            result = await client.run(prompt, timeout_s=60)
-            for file in result.files():
-                await client.download(file)
-            times.append(time.perf_counter() - began)
-    return times[2:]  # the first runs warm the engine and the session
+async def time_direct(client: EngineClient, colour) -> float:
+    prompt = json.loads(json.dumps(PROMPT))
+    prompt["1"]["inputs"]["color"] = colour()
+    began = time.perf_counter()
+    result = await client.run(prompt, timeout_s=60)
+    for file in result.files():
+        await client.download(file)
+    return time.perf_counter() - began
 
 
-async def time_mcp(client, runs: int, colour) -> list[float]:
-    times = []
-    for _ in range(runs + 2):
-        began = time.perf_counter()
-        result = await client.call_tool("generate", {"workflow": "bench_solid", "params": {"color": colour()},
-                                                     "wait_s": 60})
-        times.append(time.perf_counter() - began)
-        if result.structured_content["status"] != "done":
-            raise RuntimeError(f"bench job did not finish: {result.structured_content}")
-    return times[2:]
+async def time_mcp(client, colour) -> float:
+    began = time.perf_counter()
+    result = await client.call_tool("generate", {"workflow": "bench_solid", "params": {"color": colour()},
+                                                 "wait_s": 60})
+    elapsed = time.perf_counter() - began
+    if result.structured_content["status"] != "done":
+        raise RuntimeError(f"bench job did not finish: {result.structured_content}")
+    return elapsed
 
 
 def free_port() -> int:
@@ -76,7 +71,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def connect_http(port: int, server: subprocess.Popen):
+    from fastmcp import Client
+
+    deadline = time.monotonic() + 120
+    while True:
+        client = Client(f"http://127.0.0.1:{port}/mcp", timeout=120)
+        try:
+            await client.__aenter__()
+            return client
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def run_all(url: str, runs: int, folder: Path) -> dict[str, list[float]]:
+    """Time the three paths in rounds, one run of each per round in rotating order, so that load from elsewhere
+    on the machine falls on all of them alike."""
     from fastmcp import Client
 
     from dgx_pixels.mcp_bridge.server import build_server
@@ -86,27 +98,28 @@ async def run_all(url: str, runs: int, folder: Path) -> dict[str, list[float]]:
     (workflows / "bench_solid.api.json").write_text(json.dumps(PROMPT))
     (workflows / "bench_solid.params.json").write_text(json.dumps(MANIFEST))
     colour = Colours()
-    results = {"direct HTTP (EngineClient)": await time_direct(url, runs, colour)}
-    mcp = build_server([url], results_dir=folder / "mem", workflow_dirs=[workflows])
-    async with Client(mcp, timeout=120) as client:
-        results["MCP in memory (fastmcp)"] = await time_mcp(client, runs, colour)
-
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "dgx_pixels.mcp_bridge.bridge_cli", "mcp", "--transport", "http",
                                "--port", str(port), "--engine", url, "--results", str(folder / "http"),
                                "--workflows", str(workflows)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mcp = build_server([url], results_dir=folder / "mem", workflow_dirs=[workflows])
     try:
-        deadline = time.monotonic() + 120
-        while True:
+        async with EngineClient(url) as direct, Client(mcp, timeout=120) as memory:
+            http = await connect_http(port, server)
             try:
-                async with Client(f"http://127.0.0.1:{port}/mcp", timeout=120) as client:
-                    results["MCP over HTTP (fastmcp)"] = await time_mcp(client, runs, colour)
-                break
-            except Exception:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+                paths = {"direct HTTP (EngineClient)": lambda: time_direct(direct, colour),
+                         "MCP in memory (fastmcp)": lambda: time_mcp(memory, colour),
+                         "MCP over HTTP (fastmcp)": lambda: time_mcp(http, colour)}
+                results: dict[str, list[float]] = {name: [] for name in paths}
+                names = list(paths)
+                for round_ in range(runs + 2):
+                    for name in names[round_ % 3:] + names[:round_ % 3]:
+                        elapsed = await paths[name]()
+                        if round_ >= 2:  # the first rounds warm the engine and the sessions
+                            results[name].append(elapsed)
+            finally:
+                await http.__aexit__(None, None, None)
     finally:
         server.terminate()
         server.wait(10)

@@ -340,18 +340,22 @@ class EngineClient:
 
     async def job_state(self, prompt_id: str) -> str:
         """Return pending, running, done, failed, interrupted or unknown (the engine never heard of it)."""
+        return (await self._state_and_entry(prompt_id))[0]
+
+    async def _state_and_entry(self, prompt_id: str) -> tuple[str, dict | None]:
+        """The job's state and, once it has ended, its history entry (saves asking /history twice)."""
         entry = await self.history(prompt_id)
         if entry is None:
             queue = await self.queue()
             if prompt_id in queue["running"]:
-                return RUNNING
+                return RUNNING, None
             if prompt_id in queue["pending"]:
-                return PENDING
+                return PENDING, None
             # It may have finished between the two requests.
             entry = await self.history(prompt_id)
             if entry is None:
-                return UNKNOWN
-        return self._state_of_entry(entry)
+                return UNKNOWN, None
+        return self._state_of_entry(entry), entry
 
     @staticmethod
     def _state_of_entry(entry: dict) -> str:
@@ -416,7 +420,7 @@ class EngineClient:
                             ws = None  # reopened on the next turn, after /history was asked
                     else:
                         await asyncio.sleep(min(self.poll_interval_s, max(deadline - loop.time(), 0.0)))
-                    state = await self.job_state(prompt_id)
+                    state, entry = await self._state_and_entry(prompt_id)
                 except EngineUnreachable:
                     outage_since = outage_since or loop.time()
                     if loop.time() - outage_since > self.reconnect_window_s:
@@ -426,7 +430,6 @@ class EngineClient:
                 if state == UNKNOWN:
                     raise JobLost(prompt_id)
                 if state in (DONE, FAILED, INTERRUPTED):
-                    entry = await self._history_when_written(prompt_id, deadline)
                     result = self._result_of(prompt_id, entry, cached)
                     tracker.finish()
                     await _call(on_progress, 1.0, "done")
@@ -495,18 +498,6 @@ class EngineClient:
                                                f"{payload.get('node_id')}", prompt_id)
             raise ExecutionFailed(prompt_id, {"exception_message": "the engine reported an error without detail"})
         return PromptResult(prompt_id, entry.get("outputs", {}), cached, self.url)
-
-    async def _history_when_written(self, prompt_id: str, deadline: float | None = None) -> dict:
-        # execution_success is sent before history is written; poll briefly.
-        loop = asyncio.get_running_loop()
-        deadline = min(deadline or loop.time() + 30.0, loop.time() + 30.0)
-        while True:
-            entry = await self.history(prompt_id)
-            if entry is not None:
-                return entry
-            if loop.time() > deadline:
-                raise EngineClientError(f"prompt {prompt_id} finished but the engine wrote no history for it")
-            await asyncio.sleep(0.1)
 
     async def result(self, prompt_id: str) -> PromptResult | None:
         """Return the result of a finished prompt from /history (None while it has none); raises like ``run``."""

@@ -182,12 +182,34 @@ def is_api_format(data: Any) -> bool:
         isinstance(node, dict) and "class_type" in node for node in data.values())
 
 
+_loaded: dict[Path, tuple[tuple, Workflow]] = {}
+
+
+def _load_cached(manifest: Path) -> Workflow:
+    # The bridge looks workflows up on every tool call; parse a manifest again only when it or its prompt changed.
+    def stamp(path: Path) -> tuple:
+        try:
+            info = path.stat()
+        except OSError:
+            return (None,)
+        return (info.st_mtime_ns, info.st_size)
+
+    cached = _loaded.get(manifest)
+    if cached is not None and cached[0] == (stamp(manifest), stamp(cached[1].path)):
+        return cached[1]
+    workflow = load_workflow(manifest)
+    _loaded[manifest] = ((stamp(manifest), stamp(workflow.path)), workflow)
+    return workflow
+
+
 def bundled_workflows(directories: list[Path] | None = None) -> dict[str, Workflow]:
-    """Return every manifest-backed workflow in ``directories`` (default: the pack's workflows/), by name."""
+    """Return every manifest-backed workflow in ``directories`` (default: the pack's workflows/), by name.
+
+    The returned workflows are shared: callers must not change them (``Workflow.apply`` returns a copy)."""
     found: dict[str, Workflow] = {}
     for directory in directories or [BUNDLED_DIR]:
         for manifest in sorted(Path(directory).glob("*.params.json")):
-            workflow = load_workflow(manifest)
+            workflow = _load_cached(manifest.resolve())
             found.setdefault(workflow.name, workflow)
     return found
 

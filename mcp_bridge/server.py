@@ -46,6 +46,7 @@ RESULT_SCHEME = "dgx-pixels://results"
 THUMBNAIL_PX = 256
 MAX_INLINE_IMAGES = 4
 MAX_WAIT_S = 600.0
+PROGRESS_INTERVAL_S = 0.25
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +57,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _indexed(image):
+    """Return ``image`` as an exact palette ("P", RGBA palette) image, or None when it has over 256 colours.
+
+    Pixel art nearly always fits; one byte per pixel makes the PNG several times quicker to encode than RGBA."""
+    import numpy as np
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    counted = rgba.getcolors(256)
+    if counted is None:
+        return None
+    palette = np.array([colour for _, colour in counted], dtype=np.uint8)
+    keys = palette.view(np.uint32).ravel()
+    order = np.argsort(keys)  # searchsorted needs the packed keys in order
+    palette, keys = palette[order], keys[order]
+    pixels = np.ascontiguousarray(np.asarray(rgba)).view(np.uint32)[..., 0]
+    indexed = Image.fromarray(np.searchsorted(keys, pixels).astype(np.uint8), "P")
+    indexed.putpalette(palette.tobytes(), rawmode="RGBA")
+    return indexed
 
 
 def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
@@ -70,12 +92,15 @@ def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
             if max(width, height) <= max_px:
                 factor = max(1, max_px // max(width, height))
                 size = (width * factor, height * factor)
+                source = image
             else:
                 scale = max_px / max(width, height)
                 size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = image.resize(size, Image.Resampling.NEAREST)
+                source = image.resize(size, Image.Resampling.NEAREST)
+            indexed = _indexed(source)
+            small = (source if indexed is None else indexed).resize(size, Image.Resampling.NEAREST)
             buffer = io.BytesIO()
-            small.save(buffer, format="PNG", optimize=True)
+            small.save(buffer, format="PNG", compress_level=1)  # fast: a thumbnail is sent once, never stored
             return buffer.getvalue()
     except Exception:  # not an image PIL can read: no thumbnail, the resource link still carries it
         return None
@@ -164,12 +189,18 @@ class Bridge:
 
     async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
         wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
-        last = [-1.0]
+        loop = asyncio.get_running_loop()
+        last = {"progress": -1.0, "at": loop.time()}
 
         async def report(current: Job) -> None:
-            if ctx is not None and current.progress > last[0]:
-                last[0] = current.progress
-                await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
+            # One notification per PROGRESS_INTERVAL_S at most, and always the end: each is a message the client
+            # must handle, and a job shorter than the interval needs only its end.
+            if ctx is None or current.progress <= last["progress"]:
+                return
+            if current.progress < 1.0 and loop.time() - last["at"] < PROGRESS_INTERVAL_S:
+                return
+            last.update(progress=current.progress, at=loop.time())
+            await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
 
         return await self.manager.wait(job.job_id, wait_s, on_change=report)
 
@@ -440,4 +471,5 @@ def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.
     if transport == "stdio":
         mcp.run(transport="stdio", show_banner=False)
     else:
-        mcp.run(transport="http", host=host, port=port, show_banner=False)
+        # No access log: a line per request costs the bridge more CPU than the request itself on a small machine.
+        mcp.run(transport="http", host=host, port=port, show_banner=False, uvicorn_config={"access_log": False})

@@ -104,3 +104,21 @@ def test_manifest_pointing_at_a_missing_input_is_refused(tmp_path):
                                                         "params": {"b": {"node": "1", "input": "b"}}}))
     with pytest.raises(ParameterError, match="does not have"):
         load_workflow(tmp_path / "w.params.json")
+
+
+def test_workflow_lookups_reuse_parsed_files_until_they_change(tmp_path):
+    def write(default: int, prompt_value: int = 1) -> None:
+        (tmp_path / "w.api.json").write_text(json.dumps({"1": {"class_type": "X", "inputs": {"a": prompt_value}}}))
+        (tmp_path / "w.params.json").write_text(json.dumps({
+            "workflow": "w.api.json", "params": {"a": {"node": "1", "input": "a", "type": "int",
+                                                       "default": default}}}))
+
+    write(3)
+    first = bundled_workflows([tmp_path])["w"]
+    assert bundled_workflows([tmp_path])["w"] is first, "an unchanged workflow is not parsed again"
+    write(12345)  # a different size, so the change shows even within one mtime tick
+    assert bundled_workflows([tmp_path])["w"].params["a"].default == 12345
+    write(12345, prompt_value=67890)  # only the prompt file changes
+    assert bundled_workflows([tmp_path])["w"].prompt["1"]["inputs"]["a"] == 67890
+    (tmp_path / "w.params.json").unlink()
+    assert "w" not in bundled_workflows([tmp_path])

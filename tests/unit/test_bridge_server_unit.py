@@ -35,8 +35,24 @@ def test_thumbnails_scale_pixel_art_with_nearest_neighbour(tmp_path):
     small.save(tmp_path / "s.png")
     thumb = Image.open(io.BytesIO(thumbnail_png(tmp_path / "s.png", 256)))
     assert thumb.size == (256, 128)
-    assert {c for _, c in thumb.convert("RGB").getcolors()} == {(0, 0, 0), (255, 0, 0)}, "no blended colours"
+    assert {c for _, c in thumb.convert("RGBA").getcolors()} == {(0, 0, 0, 255), (255, 0, 0, 255)}, "no blends"
     Image.new("RGB", (1024, 512)).save(tmp_path / "b.png")
     assert Image.open(io.BytesIO(thumbnail_png(tmp_path / "b.png", 256))).size == (256, 128)
     (tmp_path / "x.json").write_text("{}")
     assert thumbnail_png(tmp_path / "x.json") is None
+
+
+@pytest.mark.parametrize("colours", [5, 256, 300])
+def test_thumbnails_keep_every_pixel_and_alpha_exactly(tmp_path, colours):
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(colours)
+    lut = rng.integers(0, 256, (colours, 4), dtype=np.uint8)
+    lut[0, 3] = 0  # a transparent colour must stay transparent
+    sprite = lut[rng.integers(0, colours, (40, 24))]
+    Image.fromarray(sprite, "RGBA").save(tmp_path / "s.png")
+    thumb = np.asarray(Image.open(io.BytesIO(thumbnail_png(tmp_path / "s.png", 256))).convert("RGBA"))
+    assert thumb.shape == (240, 144, 4)
+    assert np.array_equal(thumb, sprite.repeat(6, axis=0).repeat(6, axis=1))
