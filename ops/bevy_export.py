@@ -4,17 +4,20 @@ Order of work: validate everything (names, paths, images, manifest) → plan the
 previous version → write each file to a temporary name in the same folder and ``os.replace`` it over the target
 (every PNG page first, metadata after, the project manifest last). A Bevy file watcher therefore never sees a
 half-written file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
-and nothing at all on a dry run.
+and nothing at all on a dry run. Exports into one project take turns under a file lock
+(``.dgx-pixels/export.lock``), so concurrent writers never lose each other's manifest entries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,8 @@ MAX_SIDE_PX = 4096
 MAX_PNG_BYTES = 10 * 1024 * 1024
 KEEP_BACKUPS = 5
 MANIFEST_NAME = "manifest.json"
+LOCK_PATH = ".dgx-pixels/export.lock"
+LOCK_TIMEOUT_S = 60.0
 BACKUP_DIR = ".dgx-pixels/backups"
 _TMP_SUFFIX = ".dgxtmp"
 _PART = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -324,7 +329,7 @@ def export_to_bevy(
         report.errors += errors
         report.warnings += warnings
     manifest_path = assets / MANIFEST_NAME
-    manifest = _load_manifest(manifest_path)
+    _load_manifest(manifest_path)  # a broken manifest refuses the export before anything is written
     for file_name, _ in files:
         if (target / file_name).is_symlink():
             report.errors.append(f"{target / file_name} is a symbolic link; remove it first")
@@ -333,7 +338,7 @@ def export_to_bevy(
             raise ValueError("export refused: " + "; ".join(report.errors))
         return report
     w, h = sheet.size
-    manifest["assets"][asset_name] = {
+    entry = {
         "name": asset_name,
         "path": f"{rel_dir}/{asset_name}.png",
         "category": category,
@@ -345,18 +350,32 @@ def export_to_bevy(
         "animations": [t.name for t in sheet.tags],
         "layout": sheet.options.layout,
     }
-    manifest["assets"] = dict(sorted(manifest["assets"].items()))
-    manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
     report.files = [(target / n, len(d)) for n, d in files]
     report.manifest_path = manifest_path
-    stale = _stale_pages(target, asset_name, len(sheet.pages))
-    existing = [target / n for n, _ in files if (target / n).exists()] + stale
     backup_root = Path(project_dir) / BACKUP_DIR / asset_name
+    if dry_run:
+        if _stale_pages(target, asset_name, len(sheet.pages)) or any((target / n).exists() for n, _ in files):
+            report.backup_dir = _next_backup(backup_root)
+        return report
+    with project_lock(project_dir):
+        _write_export(report, files, entry, len(sheet.pages), backup_root, project_dir, subdir, keep_backups)
+    return report
+
+
+def _write_export(report: ExportReport, files: list[tuple[str, bytes]], entry: dict, pages: int, backup_root: Path,
+                  project_dir: str | os.PathLike, subdir: str, keep_backups: int) -> None:
+    """The writing half of ``export_to_bevy``, run under the project lock so concurrent exports into one project
+    neither lose each other's manifest entries nor share a backup folder."""
+    asset_name, target, manifest_path = report.asset_name, report.target_dir, report.manifest_path
+    assets = manifest_path.parent
+    manifest = _load_manifest(manifest_path)  # read again under the lock: another export may have added to it
+    manifest["assets"][asset_name] = entry
+    manifest["assets"] = dict(sorted(manifest["assets"].items()))
+    manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
+    stale = _stale_pages(target, asset_name, pages)
+    existing = [target / n for n, _ in files if (target / n).exists()] + stale
     if existing:
         report.backup_dir = _next_backup(backup_root)
-    if dry_run:
-        return report
-
     target.mkdir(parents=True, exist_ok=True)
     # Checked again after creating folders: a link planted meanwhile must not be followed.
     resolve_target(project_dir, subdir, asset_name)
@@ -374,7 +393,55 @@ def export_to_bevy(
     _remove_stale_temps(assets)
     _atomic_write(manifest_path, manifest_bytes)
     report.written = True
-    return report
+
+
+@contextlib.contextmanager
+def project_lock(project_dir: str | os.PathLike, timeout_s: float = LOCK_TIMEOUT_S):
+    """Hold the export lock of a Bevy project (an OS file lock in ``.dgx-pixels/``, released even when the process
+    dies); raise TimeoutError naming the project when another export keeps it longer than ``timeout_s``."""
+    lock_path = Path(project_dir) / LOCK_PATH
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    if lock_path.is_symlink():
+        raise ValueError(f"{lock_path} is a symbolic link; refusing to use it")
+    with open(lock_path, "a+b") as handle:
+        deadline = time.monotonic() + timeout_s
+        while not _try_lock(handle):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another export into {project_dir} has held its lock ({lock_path}) for over "
+                                   f"{timeout_s:.0f} s; try again when it has finished")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _unlock(handle) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _prune_backups(root: Path, keep: int) -> None:

@@ -73,3 +73,55 @@ def test_sigkill_never_leaves_torn_files(tmp_path):
     frames = np.full((1, 16, 16, 4), 255, np.uint8)
     export_to_bevy(build_sheet(frames), project, category="effect", name="blast", variant="v0")
     _check_project(project)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from dgx_pixels.ops.bevy_export import export_to_bevy
+    from dgx_pixels.ops.sheet import build_sheet
+
+    project, worker = sys.argv[1], int(sys.argv[2])
+    frames = np.zeros((2, 32, 32, 4), np.uint8)
+    frames[:, 4:28, 4:28] = (worker * 20, 90, 200, 255)
+    sheet = build_sheet(frames)
+    sys.stdin.readline()  # all writers start together
+    for round_ in range(6):
+        export_to_bevy(sheet, project, category="item", name=f"gem{worker}", variant=f"v{round_ % 3}")
+    """
+)
+
+
+def test_concurrent_exports_into_one_project_keep_every_manifest_entry(tmp_path):
+    project = tmp_path / "game"
+    project.mkdir()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(project), str(worker)], stdin=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, text=True) for worker in range(6)]
+    for writer in writers:
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    for writer in writers:
+        _, err = writer.communicate(timeout=180)
+        assert writer.returncode == 0, err
+    manifest = json.loads((project / "assets" / "manifest.json").read_text())
+    expected = {f"item_gem{worker}_v{variant}" for worker in range(6) for variant in range(3)}
+    assert set(manifest["assets"]) == expected, "an export lost another one's manifest entry"
+    for entry in manifest["assets"].values():
+        for path in entry["files"]:
+            assert (project / "assets" / path).is_file()
+    _check_project(project)
+
+
+def test_an_export_waiting_too_long_for_the_lock_says_who_holds_it(tmp_path):
+    from dgx_pixels.ops.bevy_export import project_lock
+
+    with project_lock(tmp_path):
+        try:
+            with project_lock(tmp_path, timeout_s=0.2):
+                raise AssertionError("two exports held one project's lock at once")
+        except TimeoutError as exc:
+            assert str(tmp_path) in str(exc) and "export.lock" in str(exc)
+    with project_lock(tmp_path, timeout_s=0.2):
+        pass  # released on exit
