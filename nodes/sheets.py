@@ -39,21 +39,33 @@ def _options(layout, columns, padding, extrude, trim, merge_duplicates, max_size
     )
 
 
-def _sheet_preview(sheet, page: torch.Tensor, cls) -> dict:
-    """UI data for the editor extension: the atlas (saved to temp), each frame's rect and duration, the tags."""
-    saved = ui.PreviewImage(page[None], cls=cls).as_dict()["images"]
-    frames = [{"x": rect.x, "y": rect.y, "w": rect.w, "h": rect.h, "duration_ms": frame.duration_ms}
+def _sheet_preview(sheet, pages: torch.Tensor, cls) -> dict:
+    """UI data for the editor extension: the atlas pages (saved to temp), each frame's page and rect and duration,
+    the tags."""
+    saved = ui.PreviewImage(pages, cls=cls).as_dict()["images"]
+    frames = [{"page": rect.page, "x": rect.x, "y": rect.y, "w": rect.w, "h": rect.h,
+               "duration_ms": frame.duration_ms}
               for frame in sheet.frames for rect in [sheet.textures[frame.texture]]]
     tags = [{"name": tag.name, "from": tag.start, "to": tag.end, "direction": tag.direction} for tag in sheet.tags]
     return {"images": saved, "text": [sheet_summary(sheet)],
-            "dgx_sheet": [{"image": saved[0], "frames": frames, "tags": tags}]}
+            "dgx_sheet": [{"image": saved[0], "pages": saved, "frames": frames, "tags": tags}]}
+
+
+def _pages_batch(sheet) -> torch.Tensor:
+    """Every atlas page as one RGBA batch; pages smaller than the largest are padded with transparent pixels
+    (right and bottom), since a batch has one size."""
+    height = max(page.shape[0] for page in sheet.pages)
+    width = max(page.shape[1] for page in sheet.pages)
+    batch = np.zeros((len(sheet.pages), height, width, 4), dtype=np.uint8)
+    for index, page in enumerate(sheet.pages):
+        batch[index, : page.shape[0], : page.shape[1]] = page
+    return torch.from_numpy(batch.astype(np.float32) / 255.0)
 
 
 def _outputs(sheet, cls) -> io.NodeOutput:
-    page = torch.from_numpy(sheet.pages[0].astype(np.float32) / 255.0)
-    transparency = mask_from_alpha(page[None])
-    return io.NodeOutput(page[None, :, :, :3].contiguous(), transparency.contiguous(), sheet,
-                         ui=_sheet_preview(sheet, page, cls))
+    pages = _pages_batch(sheet)
+    return io.NodeOutput(pages[..., :3].contiguous(), mask_from_alpha(pages).contiguous(), sheet,
+                         ui=_sheet_preview(sheet, pages, cls))
 
 
 class SpriteSheet(io.ComfyNode):
@@ -78,8 +90,10 @@ class SpriteSheet(io.ComfyNode):
                               "LoadImage gives); one mask for all frames or one per frame. Overrides an alpha channel."),
             ],
             outputs=[
-                io.Image.Output("atlas", tooltip="The first atlas page (RGB); its transparency is the mask output."),
-                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas (1 = transparent), for SaveImage/JoinImageWithAlpha."),
+                io.Image.Output("atlas", tooltip="The atlas (RGB): one image per page, a batch when the frames "
+                                "need several pages (smaller pages padded with transparency); its transparency is "
+                                "the mask output."),
+                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas pages (1 = transparent), for SaveImage/JoinImageWithAlpha."),
                 SpriteSheetType.Output("sheet", tooltip="The sheet with its metadata, for Combine Sprite Sheets or Export to Bevy."),
             ],
         )
@@ -116,8 +130,10 @@ class CombineSpriteSheets(io.ComfyNode):
                 SpriteSheetType.Input("sheet_4", optional=True, tooltip="Optional fourth animation."),
             ],
             outputs=[
-                io.Image.Output("atlas", tooltip="The first atlas page (RGB); its transparency is the mask output."),
-                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas (1 = transparent)."),
+                io.Image.Output("atlas", tooltip="The atlas (RGB): one image per page, a batch when the frames "
+                                "need several pages (smaller pages padded with transparency); its transparency is "
+                                "the mask output."),
+                io.Mask.Output("atlas_mask", tooltip="Transparency of the atlas pages (1 = transparent)."),
                 SpriteSheetType.Output("sheet", tooltip="The combined sheet, for Export to Bevy."),
             ],
         )

@@ -2,13 +2,18 @@
 
 MaxRects follows Jylänki, "A Thousand Ways to Pack the Bin" (2010): the free space is kept as a list of maximal
 free rectangles, updated incrementally (only free rectangles that the new one overlaps are split, and only the new
-pieces are checked for containment). Up to :data:`MAXRECTS_MAX_RECTS` rectangles, a strip pass (bottom-left rule,
-several sort orders and widths) finds a good bin, then a binary search on the height with best-short-side-fit
-(and the "global choice" variant for small sets) tightens it. Larger sets use a skyline bottom-left packer, which
-is linear in the skyline length per rectangle and reaches the same density once there are many rectangles.
-Rectangles are never rotated: a pixel-art atlas must not turn sprites.
+pieces are checked for containment). The single-page search sweeps the bin width over every integer between about
+0.6 and 1.8 times the square root of the total area (coarse to fine, so a cut-short sweep still covers the range)
+and, for each width, asks several packers to beat the best page so far: a packer gets a bin whose height is the
+largest that would still give a smaller page, so hopeless passes stop early. Small sets try MaxRects
+bottom-left, best-short-side-fit (also with the "global choice"), and contact-point with several sort orders;
+up to :data:`MAXRECTS_MAX_RECTS` rectangles MaxRects bottom-left and the skyline packer; larger sets the skyline
+bottom-left packer, which is linear in the skyline length per rectangle. The sweep stops when a fixed amount of
+work (:data:`SEARCH_WORK`, counted in free rectangles and skyline segments examined, not in seconds) is spent,
+so 1,000 rectangles stay well under 200 ms and small sets get an exhaustive sweep. Rectangles are never rotated:
+a pixel-art atlas must not turn sprites.
 
-Everything is deterministic: ties are broken by input order.
+Everything is deterministic: ties are broken by input order and the work limit is a count, not a clock.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ GLOBAL_CHOICE = "global"
 GLOBAL_CHOICE_MAX_RECTS = 48
 # Above this many rectangles only the skyline packer runs (pure-Python MaxRects grows quadratically).
 MAXRECTS_MAX_RECTS = 300
-# Up to this many rectangles a binary search on the height with best-short-side-fit tightens the bin.
+# Up to this many rectangles the fixed-bin MaxRects rules (best short side fit, contact point) join the sweep.
 TIGHTEN_MAX_RECTS = 120
-# Bin widths tried, as factors of the square root of the total area.
+# Work (free rectangles / skyline segments examined) one single-page search may spend; ~100 ms of CPython here.
+SEARCH_WORK = 240_000
+# Bin widths swept, as factors of the square root of the total area; the listed ones are tried first.
+_WIDTH_RANGE = (0.6, 1.8)
 _WIDTH_FACTORS = (1.0, 0.9, 1.1, 0.8, 1.25, 1.5, 1.75, 2.0)
+# A page longer than this many times its width (or the reverse) is taken only when nothing else fits, apart from
+# the single row that small sets may get: a one-column strip is no sprite sheet, and tools refuse sides < 16 px.
+MAX_ASPECT = 4
 
 _Sizes = list[tuple[int, int]]
 _Positions = list[tuple[int, int]]
@@ -121,17 +132,31 @@ def _place_free(free: list[tuple[int, int, int, int]], x: int, y: int, w: int, h
     free[:] = keep
 
 
-def _maxrects(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int, rule: str, *, partial: bool = False):
+def _maxrects(
+    sizes: _Sizes,
+    order: Sequence[int],
+    bin_w: int,
+    bin_h: int,
+    rule: str,
+    *,
+    partial: bool = False,
+    work: list[int] | None = None,
+):
     """Positions (None where not placed) packing ``order`` into one bin by ``rule`` ("bssf": best short side fit,
-    "bl": bottom-left), or None when ``partial`` is False and a rectangle does not fit."""
+    "bl": bottom-left, "cp": contact point, the longest edge shared with the bin and placed rectangles), or None
+    when ``partial`` is False and a rectangle does not fit. ``work[0]`` grows by the free rectangles examined."""
     free = [(0, 0, bin_w, bin_h)]
     pos: list[tuple[int, int] | None] = [None] * len(sizes)
     bssf = rule == "bssf"
+    cp = rule == "cp"
+    placed: list[tuple[int, int, int, int]] = []
     never = 1 << 62
+    spent = 0
     for i in order:
         w, h = sizes[i]
         best1 = best2 = never
         bx = by = -1
+        spent += 2 * len(free)
         for fx, fy, fw, fh in free:
             dw = fw - w
             dh = fh - h
@@ -139,6 +164,9 @@ def _maxrects(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int, rule:
                 continue
             if bssf:
                 s1, s2 = (dw, dh) if dw < dh else (dh, dw)
+            elif cp:
+                s1, s2 = -_contact(placed, fx, fy, w, h, bin_w, bin_h), fy
+                spent += len(placed)
             else:
                 s1, s2 = fy + h, fx
             if s1 < best1 or (s1 == best1 and s2 < best2):
@@ -146,22 +174,46 @@ def _maxrects(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int, rule:
         if bx < 0:
             if partial:
                 continue
+            if work is not None:
+                work[0] += spent
             return None
         pos[i] = (bx, by)
+        if cp:
+            placed.append((bx, by, w, h))
         _place_free(free, bx, by, w, h)
+    if work is not None:
+        work[0] += spent
     return pos
 
 
-def _maxrects_global(sizes: _Sizes, bin_w: int, bin_h: int):
+def _contact(placed: list[tuple[int, int, int, int]], x: int, y: int, w: int, h: int, bin_w: int, bin_h: int) -> int:
+    """Length of the edges of (x, y, w, h) shared with the bin border and the ``placed`` rectangles."""
+    x2, y2 = x + w, y + h
+    score = 0
+    if x == 0 or x2 == bin_w:
+        score += h
+    if y == 0 or y2 == bin_h:
+        score += w
+    for px, py, pw, ph in placed:
+        if px == x2 or px + pw == x:
+            score += max(0, min(py + ph, y2) - max(py, y))
+        if py == y2 or py + ph == y:
+            score += max(0, min(px + pw, x2) - max(px, x))
+    return score
+
+
+def _maxrects_global(sizes: _Sizes, bin_w: int, bin_h: int, work: list[int] | None = None):
     """Positions packing every rectangle by best short side fit with a global choice, or None when one does not
     fit."""
     free = [(0, 0, bin_w, bin_h)]
     pos: list[tuple[int, int] | None] = [None] * len(sizes)
     remaining = list(range(len(sizes)))
     never = 1 << 62
+    spent = 0
     while remaining:
         best1 = best2 = never
         pick = bx = by = -1
+        spent += len(free) * (len(remaining) + 2)
         for slot, i in enumerate(remaining):
             w, h = sizes[i]
             for fx, fy, fw, fh in free:
@@ -173,26 +225,33 @@ def _maxrects_global(sizes: _Sizes, bin_w: int, bin_h: int):
                 if s1 < best1 or (s1 == best1 and s2 < best2):
                     best1, best2, pick, bx, by = s1, s2, slot, fx, fy
         if pick < 0:
+            if work is not None:
+                work[0] += spent
             return None
         i = remaining.pop(pick)
         pos[i] = (bx, by)
         _place_free(free, bx, by, *sizes[i])
+    if work is not None:
+        work[0] += spent
     return pos
 
 
-def _skyline(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int):
+def _skyline(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int, work: list[int] | None = None):
     """Positions packing ``order`` bottom-left on a skyline of width ``bin_w``, or None when the height would
-    pass ``bin_h``."""
+    pass ``bin_h``. ``work[0]`` grows by the skyline segments examined."""
     xs = [0]
     ys = [0]
     ends = [bin_w]
     pos: list[tuple[int, int] | None] = [None] * len(sizes)
+    spent = 0
     for i in order:
         w, h = sizes[i]
         best_top = best_x = 1 << 62
         best_seg = -1
         best_y = 0
         count = len(xs)
+        # Each segment costs ~2 free-rectangle checks of MaxRects (the covered-segment walk, the merge).
+        spent += 2 * count
         for s in range(count):
             x = xs[s]
             right = x + w
@@ -208,6 +267,8 @@ def _skyline(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int):
             if top < best_top or (top == best_top and x < best_x):
                 best_top, best_x, best_seg, best_y = top, x, s, y
         if best_seg < 0 or best_top > bin_h:
+            if work is not None:
+                work[0] += spent
             return None
         x, right = best_x, best_x + w
         pos[i] = (x, best_y)
@@ -237,6 +298,8 @@ def _skyline(sizes: _Sizes, order: Sequence[int], bin_w: int, bin_h: int):
                 stop -= 1
             else:
                 s += 1
+    if work is not None:
+        work[0] += spent
     return pos
 
 
@@ -244,34 +307,96 @@ def _extent(sizes: _Sizes, pos: _Positions) -> tuple[int, int]:
     return max(x + w for (x, _), (w, _) in zip(pos, sizes)), max(y + h for (_, y), (_, h) in zip(pos, sizes))
 
 
-def _search_single_bin(real: _Sizes, padding: int, max_size: int, power_of_two: bool):
-    """Smallest (w, h, method, positions) holding every rectangle of ``real`` in one bin, or None."""
+def _candidate_widths(
+    grown: _Sizes, area: int, padding: int, limit: int, power_of_two: bool, single_row: bool
+) -> list[int]:
+    """Bin widths (padding included) to try, best guesses first, then every width of the swept range coarse to
+    fine so that a search cut short by the work limit still covers the whole range."""
+    min_w = max(w for w, _ in grown)
+    if power_of_two:
+        widths = []
+        side = _next_pow2(min_w - padding)
+        while side + padding <= limit:
+            widths.append(side + padding)
+            side *= 2
+        return widths
+    root = math.sqrt(area)
+    lo = max(min_w, min(limit, math.floor(root * _WIDTH_RANGE[0])))
+    hi = max(lo, min(limit, math.ceil(root * _WIDTH_RANGE[1])))
+    widths = [max(min_w, min(limit, math.ceil(root * f))) for f in _WIDTH_FACTORS]
+    row = sum(w for w, _ in grown)
+    if single_row and len(grown) <= 16 and row <= limit:
+        widths.append(row)
+    step = 1 << max(0, (hi - lo).bit_length() - 1)
+    while step >= 1:
+        widths.extend(range(lo, hi + 1, step))
+        step //= 2
+    return list(dict.fromkeys(widths))
+
+
+def _passes(n: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(strip passes, fixed-bin passes) as (packer or rule, sort order), cheapest and most often best first.
+
+    A strip pass lays rectangles out the same whatever the bin height (it only fails when they pass it); a
+    fixed-bin pass uses the height, so it is repeated with a lower bin while it keeps finding smaller pages."""
+    if n > MAXRECTS_MAX_RECTS:
+        return [("skyline", "height")], []
+    strip = [("maxrects-bl", "height"), ("skyline", "height")]
+    if n > TIGHTEN_MAX_RECTS:
+        return strip, []
+    strip.append(("maxrects-bl", "max_side"))
+    fixed = [("cp", "height"), ("cp", "max_side"), ("cp", "perimeter"), ("bssf", "area"), ("bssf", "height")]
+    if n <= GLOBAL_CHOICE_MAX_RECTS:
+        fixed.append((GLOBAL_CHOICE, ""))
+    return strip, fixed
+
+
+def _search_single_bin(real: _Sizes, padding: int, max_size: int, power_of_two: bool, budget: int | None = None):
+    """Smallest (w, h, method, positions) holding every rectangle of ``real`` in one bin, or None.
+
+    Half the work goes to rows (the packers fill the bin upwards), half to columns: the same search on the
+    transposed sizes, whose layout is transposed back (the sprites themselves are not turned)."""
+    if budget is None:
+        budget = SEARCH_WORK
+    rows = _search_oriented(real, padding, max_size, power_of_two, budget // 2, single_row=True)
+    flipped = [(h, w) for w, h in real]
+    cols = _search_oriented(flipped, padding, max_size, power_of_two, budget // 2, single_row=False)
+    if cols is None:
+        return rows
+    cols = (cols[1], cols[0], f"{cols[2]}-columns", [(y, x) for x, y in cols[3]])
+    if rows is None:
+        return cols
+    row_w = sum(w for w, _ in real) + (len(real) - 1) * padding
+    return min(rows, cols, key=lambda page: _page_key(page[0], page[1], row_w))
+
+
+def _page_key(w: int, h: int, row_w: int | None) -> tuple[bool, int, int]:
+    """Sort key of a page of w x h: over-long pages (except a single row ``row_w`` wide) last, then by area, then
+    by the longer side."""
+    return max(w, h) > MAX_ASPECT * min(w, h) and w != row_w, w * h, max(w, h)
+
+
+def _search_oriented(
+    real: _Sizes, padding: int, max_size: int, power_of_two: bool, budget: int, *, single_row: bool
+):
+    """Smallest (w, h, method, positions) holding every rectangle of ``real`` in one bin, or None.
+
+    Every candidate width gets every pass of :func:`_passes`, each in a bin just low enough that success means a
+    smaller page than the best so far; the sweep stops once ``budget`` work is spent, but never before a first
+    page is found."""
     n = len(real)
     # Padding goes between rectangles only: grow each rectangle and the bin by the padding.
     grown = [(w + padding, h + padding) for w, h in real]
     limit = max_size + padding
     area = sum(w * h for w, h in grown)
-    min_w = max(w for w, _ in grown)
     min_h = max(h for _, h in grown)
     orderings: dict[str, list[int]] = {}
+    work = [0]
 
     def ordered(name: str) -> list[int]:
         if name not in orderings:
             orderings[name] = _order(grown, name)
         return orderings[name]
-
-    if power_of_two:
-        widths = []
-        side = _next_pow2(min_w - padding)
-        while side <= max_size:
-            widths.append(side + padding)
-            side *= 2
-    else:
-        root = math.sqrt(area)
-        widths = list(dict.fromkeys(max(min_w, min(limit, math.ceil(root * f))) for f in _WIDTH_FACTORS))
-        single_row = sum(w for w, _ in grown)
-        if n <= 16 and single_row <= limit:
-            widths.append(single_row)
 
     def out_size(bin_w: int, pos: _Positions) -> tuple[int, int]:
         w, h = _extent(real, pos)
@@ -279,67 +404,58 @@ def _search_single_bin(real: _Sizes, padding: int, max_size: int, power_of_two: 
             return bin_w - padding, _next_pow2(h)
         return w, h
 
-    def better(cand, best) -> bool:
-        return best is None or (cand[0] * cand[1], max(cand[0], cand[1])) < (best[0] * best[1], max(best[0], best[1]))
+    row_w = sum(w for w, _ in real) + (n - 1) * padding if single_row else None
 
-    # Strip pass: each width with the full height, the skyline packer always, MaxRects bottom-left for small sets.
-    passes = [("skyline", "height")]
-    if n <= MAXRECTS_MAX_RECTS:
-        passes += [("skyline", "max_side"), ("maxrects-bl", "height")]
+    def page_key(w: int, h: int) -> tuple[bool, int, int]:
+        return _page_key(w, h, row_w)
+
+    def height_cap(bin_w: int) -> int:
+        """Tallest output height at ``bin_w`` whose page would be smaller than the best one (all if none or the
+        best one is over-long)."""
+        if best is None or page_key(best[0], best[1])[0]:
+            return max_size
+        cap = (best[0] * best[1] - 1) // (bin_w - padding)
+        if power_of_two:
+            cap = 1 << (cap.bit_length() - 1) if cap > 0 else 0
+        return min(max_size, cap)
+
+    strip, fixed = _passes(n)
     best = None
-    for bin_w in widths:
-        lower = max(min_h, -(-area // bin_w)) - padding
-        if best is not None and (bin_w - padding) * lower >= best[0] * best[1]:
-            continue
-        for packer, name in passes:
-            if packer == "skyline":
-                pos = _skyline(grown, ordered(name), bin_w, limit)
-            else:
-                pos = _maxrects(grown, ordered(name), bin_w, limit, "bl")
-            if pos is None:
-                continue
-            w, h = out_size(bin_w, pos)
-            if h <= max_size and better((w, h), best):
-                best = (w, h, f"{packer}-{name}", pos, bin_w)
-    if best is None or n > TIGHTEN_MAX_RECTS:
-        return None if best is None else best[:4]
-
-    # Tightening: a binary search on the height at the best width with best-short-side-fit.
-    bin_w = best[4] if power_of_two else best[0] + padding
-    floor_h = max(min_h, -(-area // bin_w)) - padding
-    if power_of_two:
-        heights = []
-        side = _next_pow2(floor_h)
-        while side < best[1]:
-            heights.append(side)
-            side *= 2
-    else:
-        heights = list(range(floor_h, best[1]))
-    use_global = n <= GLOBAL_CHOICE_MAX_RECTS
-
-    def fits(height: int):
-        if use_global:
-            pos = _maxrects_global(grown, bin_w, height + padding)
-            if pos is not None:
-                return GLOBAL_CHOICE, pos
-        for name in ("area", "height", "max_side"):
-            pos = _maxrects(grown, ordered(name), bin_w, height + padding, "bssf")
-            if pos is not None:
-                return f"maxrects-bssf-{name}", pos
-        return None
-
-    lo, hi = 0, len(heights) - 1
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        got = fits(heights[mid])
-        if got is None:
-            lo = mid + 1
-        else:
-            w, h = out_size(bin_w, got[1])
-            if better((w, h), best):
-                best = (w, h, got[0], got[1], bin_w)
-            hi = mid - 1
-    return best[:4]
+    for bin_w in _candidate_widths(grown, area, padding, limit, power_of_two, single_row):
+        if best is not None and work[0] >= budget:
+            break
+        floor_h = max(min_h, -(-area // bin_w)) - padding
+        if power_of_two:
+            floor_h = _next_pow2(floor_h)
+        for kind, name in [("strip", p) for p in strip] + [("fixed", p) for p in fixed]:
+            packer, order = name
+            while True:
+                cap = height_cap(bin_w)
+                if cap < floor_h or (best is not None and work[0] >= budget):
+                    break
+                if packer == "skyline":
+                    pos = _skyline(grown, ordered(order), bin_w, cap + padding, work)
+                elif packer == "maxrects-bl":
+                    pos = _maxrects(grown, ordered(order), bin_w, cap + padding, "bl", work=work)
+                elif packer == GLOBAL_CHOICE:
+                    pos = _maxrects_global(grown, bin_w, cap + padding, work)
+                else:
+                    pos = _maxrects(grown, ordered(order), bin_w, cap + padding, packer, work=work)
+                if pos is None:
+                    break
+                w, h = out_size(bin_w, pos)
+                if best is not None and page_key(w, h) >= page_key(best[0], best[1]):
+                    break
+                if packer == GLOBAL_CHOICE:
+                    method = GLOBAL_CHOICE
+                elif packer in ("skyline", "maxrects-bl"):
+                    method = f"{packer}-{order}"
+                else:
+                    method = f"maxrects-{packer}-{order}"
+                best = (w, h, method, pos)
+                if kind == "strip":
+                    break
+    return best
 
 
 def pack_maxrects(

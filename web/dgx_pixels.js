@@ -7,7 +7,8 @@
 //   - a seam error line, from `ui.dgx_seam_error` (Tile Preview).
 // It listens to the documented `executed` API event and adds a DOM widget: no prototype is patched.
 //
-// SHEET: ui.dgx_sheet = [{image: {filename, subfolder, type}, frames: [{x, y, w, h, duration_ms}],
+// SHEET: ui.dgx_sheet = [{image: {filename, subfolder, type}, pages: [image, ...] (all atlas pages; optional),
+//                          frames: [{page, x, y, w, h, duration_ms}] (page defaults to 0),
 //                          tags: [{name, from, to, direction}]}]   (Aseprite-like; direction "forward" |
 //                          "reverse" | "pingpong"; without tags the whole sheet plays as one tag "all").
 
@@ -160,14 +161,16 @@ class PreviewPanel {
     canvas.style.imageRendering = "pixelated";
     canvas.style.display = "block";
     this.animation.append(select, canvas);
-    const sheetImage = new Image();
+    const pageFiles = Array.isArray(sheet.pages) && sheet.pages.length ? sheet.pages : [sheet.image];
+    const pageImages = pageFiles.map(() => new Image());
     let order = [];
     let step = 0;
     const play = () => {
       clearTimeout(this.timer);
-      if (!sheetImage.complete || !sheetImage.naturalWidth || order.length === 0) return;
+      if (order.length === 0 || !pageImages.every((img) => img.complete && img.naturalWidth)) return;
       const frame = sheet.frames[order[step % order.length]];
-      if (!frame) return;
+      const sheetImage = pageImages[frame?.page ?? 0];
+      if (!frame || !sheetImage) return;
       const zoom = this.currentZoom(frame.w);
       canvas.width = frame.w;
       canvas.height = frame.h;
@@ -188,17 +191,23 @@ class PreviewPanel {
       play();
     };
     select.addEventListener("change", pickTag);
-    sheetImage.addEventListener("load", () => {
-      pickTag();
-      this.resize();
-    });
-    sheetImage.src = viewUrl(sheet.image);
+    let loaded = 0;
+    for (const [i, img] of pageImages.entries()) {
+      img.addEventListener("load", () => {
+        loaded += 1;
+        if (loaded < pageImages.length) return;
+        pickTag();
+        this.resize();
+      });
+      img.src = viewUrl(pageFiles[i]);
+    }
   }
 
   show(output) {
     const files = (output.images ?? []).filter((f) => f && f.filename);
     const sheets = Array.isArray(output.dgx_sheet) ? output.dgx_sheet : [];
-    this.showImages(sheets.length ? files.filter((f) => f.filename !== sheets[0].image?.filename) : files);
+    const sheetFiles = new Set((sheets[0]?.pages ?? [sheets[0]?.image]).map((f) => f?.filename));
+    this.showImages(sheets.length ? files.filter((f) => !sheetFiles.has(f.filename)) : files);
     this.showPalette(paletteOf(output));
     this.showSheet(sheets[0]);
     const seam = output.dgx_seam_error?.[0];

@@ -101,3 +101,26 @@ def test_mask_follows_comfyui_convention(engine, run_prompt, tmp_path):
     assert (frame["frame"]["w"], frame["frame"]["h"]) == (20, 16)
     assert frame["spriteSourceSize"] == {"x": 4, "y": 10, "w": 20, "h": 16}
     assert frame["sourceSize"] == {"w": 32, "h": 40}
+
+
+def test_frames_that_need_several_pages_come_out_as_a_batch_of_pages(engine, run_prompt, fetch_image):
+    g = Graph()
+    colours = [0xFF0000, 0x00FF00, 0x0000FF]
+    sheet = g.node(
+        "DGXPixels.SpriteSheet", frames=_frames(g, colours, width=24, height=24), animation="spin", fps=8.0,
+        direction="forward", repeat=0, pivot_x=0.5, pivot_y=1.0, layout="pack", columns=0, padding=0, extrude=0,
+        trim=False, merge_duplicates=True, max_size=32, power_of_two=False,
+    )
+    saved = g.node("SaveImage", images=g.node("JoinImageWithAlpha", image=sheet.out(0), alpha=sheet.out(1)).out(0),
+                   filename_prefix="test/sheet_pages")
+    result = run_prompt(g.prompt)
+    ui = result.outputs[sheet.node_id]
+    (meta,) = ui["dgx_sheet"]
+    assert len(meta["pages"]) == len(ui["images"]) == 3, "one preview per page"
+    assert sorted(frame["page"] for frame in meta["frames"]) == [0, 1, 2]
+    pages = [fetch_image(file).convert("RGBA") for file in result.files() if file.node_id == saved.node_id]
+    assert len(pages) == 3 and all(page.size == (24, 24) for page in pages)
+    by_page = {frame["page"]: index for index, frame in enumerate(meta["frames"])}
+    for page_index, page in enumerate(pages):
+        colour = colours[by_page[page_index]]
+        assert page.getpixel((12, 12)) == (colour >> 16, (colour >> 8) & 255, colour & 255, 255)
