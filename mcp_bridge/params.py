@@ -209,7 +209,7 @@ def bundled_workflows(directories: list[Path] | None = None) -> dict[str, Workfl
     found: dict[str, Workflow] = {}
     for directory in directories or [BUNDLED_DIR]:
         for manifest in sorted(Path(directory).glob("*.params.json")):
-            workflow = _load_cached(manifest.resolve())
+            workflow = _load_cached(manifest)
             found.setdefault(workflow.name, workflow)
     return found
 

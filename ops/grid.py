@@ -353,14 +353,32 @@ def _capture(e: torch.Tensor, teeth: list[float], period: float) -> float:
     return (float(e[near].sum()) / total - coverage) / (1 - coverage)
 
 
-def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: float, max_cell: float,
+def _axis_candidate(e: torch.Tensor, rows: torch.Tensor, period: float, length: int, drift: float,
+                    fit: bool = True) -> tuple[float, tuple[float, ...], float, float, float] | None:
+    """(period, bounds, phase, interior error, capture) of the comb near ``period``; ``fit`` refines the period."""
+    pos = torch.arange(1, len(e) + 1, dtype=torch.float64)
+    s = (e * torch.exp(torch.complex(torch.zeros_like(e), -2 * math.pi / period * pos))).sum()
+    phase = (-math.atan2(float(s.imag), float(s.real)) / (2 * math.pi) * period) % period
+    if fit:
+        period, phase, cuts = _fit_comb(e, period, phase, length)
+        if period < 1:
+            return None
+    else:
+        cuts = []
+    teeth = _comb(phase, period, length)
+    snapped = cuts if len(cuts) == len(teeth) else teeth
+    final = [c if abs(c - t) <= drift * period else t for c, t in zip(snapped, teeth)]
+    bounds = _bounds_from_cuts(final, length, period)
+    # Judged on the regular comb: cuts snapped to edges would make a harmonic look right.
+    return period, bounds, phase % period, _interior_error(rows, bounds), _capture(e, teeth, period)
+
+
+def _recover_axis(rows: torch.Tensor, e: torch.Tensor, min_cell: float, max_cell: float,
                   drift: float) -> list[tuple[tuple[float, ...], float, float]]:
-    """Acceptable (bounds, period, phase) for one axis, best first."""
-    length = image.shape[axis]
-    rows = _rows_for_axis(image, axis)
-    e = _clean(e)
+    """Acceptable (bounds, period, phase) for one axis, best first (``e`` cleaned edge energy, ``rows`` its lines)."""
+    length = rows.shape[2]
     if float(e.sum()) <= 0:
-        return (0.0, float(length)), float(length), 0.0
+        return [((0.0, float(length)), float(length), 0.0)]
     freqs = torch.arange(1 / max_cell, 1 / min_cell, 0.2 / length, dtype=torch.float64)
     spectrum = _coherence(e, freqs)
     mag = spectrum.abs()
@@ -376,23 +394,14 @@ def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: flo
             if not min_cell <= period <= max_cell or round(period * 20) in seen:
                 continue
             seen.add(round(period * 20))
-            s = (e * torch.exp(torch.complex(torch.zeros_like(e), -2 * math.pi / period *
-                                             torch.arange(1, len(e) + 1, dtype=torch.float64)))).sum()
-            phase = (-math.atan2(float(s.imag), float(s.real)) / (2 * math.pi) * period) % period
-            period, phase, cuts = _fit_comb(e, period, phase, length)
-            if not min_cell * 0.9 <= period <= max_cell * 1.1:
+            fit = _axis_candidate(e, rows, period, length, drift)
+            if fit is None or not min_cell * 0.9 <= fit[0] <= max_cell * 1.1:
                 continue
-            key = (round(period, 2), round(phase % period, 1))
+            key = (round(fit[0], 2), round(fit[2], 1))
             if key in fitted:
                 continue
             fitted.add(key)
-            teeth = _comb(phase, period, length)
-            snapped = cuts if len(cuts) == len(teeth) else teeth
-            final = [c if abs(c - t) <= drift * period else t for c, t in zip(snapped, teeth)]
-            bounds = _bounds_from_cuts(final, length, period)
-            err = _interior_error(rows, bounds)
-            # Judged on the regular comb: cuts snapped to edges would make a harmonic look right.
-            candidates.append((period, bounds, phase % period, err, _capture(e, teeth, period)))
+            candidates.append(fit)
     if not candidates:
         return [((0.0, float(length)), float(length), 0.0)]
     best = min(c[3] for c in candidates)
@@ -416,6 +425,84 @@ def _recover_axis(image: torch.Tensor, e: torch.Tensor, axis: int, min_cell: flo
     return [(bounds, period, phase) for period, bounds, phase, _, _ in [chosen, *rest]]
 
 
+# Joint choice of the two axes: candidates per axis, blur widths tried, the window judged and the penalties.
+_PER_AXIS = 6
+_BLURS = (0.0, 0.5, 0.8, 1.2, 1.8)
+_WINDOW = 256
+_CELL_COST = 0.2
+_ASPECT_COST = 0.25
+
+
+def _signal(image: torch.Tensor) -> torch.Tensor:
+    rgb = image[..., :3]
+    if image.shape[-1] == 4:
+        rgb = torch.cat([rgb * image[..., 3:], image[..., 3:]], dim=-1)
+    return rgb.float()
+
+
+def _owners(bounds: tuple[float, ...], start: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    b = torch.tensor(bounds, dtype=torch.float64)
+    centre = torch.arange(start, start + size, dtype=torch.float64) + 0.5
+    owner = torch.bucketize(centre, b[1:-1])
+    rel = (centre - b[owner]) / (b[owner + 1] - b[owner])
+    return owner, (rel >= 0.25) & (rel <= 0.75)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-t ** 2 / (2 * sigma * sigma))
+    k = k / k.sum()
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+
+
+def _pair_scores(image: torch.Tensor, pairs: list[tuple[tuple[tuple[float, ...], float, float],
+                                                        tuple[tuple[float, ...], float, float]]]) -> list[float]:
+    """Score (lower is better) each (x, y) candidate by rebuilding the image from its cells.
+
+    Fake pixel art is a nearest-neighbour upscale, blurred, plus noise: each cell takes the mean of its inner half,
+    the cells are painted back and blurred by the best of a few widths, and the mean error is what is left. The
+    blur is what lets a finer grid (half cells) explain blurred borders, so once it is modelled a finer grid no
+    longer fits better, and a small price per cell (scale-free: doubling the cells must cut the error by 13%)
+    keeps the coarsest grid that fits; a grid a few percent off cuts through cells and fits visibly worse.
+    """
+    b, h, w = image.shape[:3]
+    frames = image[torch.linspace(0, b - 1, min(b, 4)).round().long().to(image.device)]
+    hh, ww = min(h, _WINDOW), min(w, _WINDOW)
+    y0, x0 = (h - hh) // 2, (w - ww) // 2
+    x = _signal(frames[:, y0:y0 + hh, x0:x0 + ww]).cpu()
+    flat = x.reshape(x.shape[0], hh * ww, x.shape[-1])
+    recons = []
+    for (xb, _, _), (yb, _, _) in pairs:
+        ox, ix = _owners(xb, x0, ww)
+        oy, iy = _owners(yb, y0, hh)
+        nx = len(xb) - 1
+        cells = int(oy.max()) * nx + int(ox.max()) + 1
+        cid = (oy[:, None] * nx + ox[None, :]).reshape(-1)
+        inner = (iy[:, None] & ix[None, :]).reshape(-1).float()
+        # A cell cut by the window may keep no inner pixel: it then takes the mean of what it has.
+        wts = torch.stack([inner, torch.ones_like(inner)])
+        sums = torch.zeros(2, x.shape[0], cells, x.shape[-1]).index_add_(2, cid, flat[None] * wts[:, None, :, None])
+        counts = torch.zeros(2, cells).index_add_(1, cid, wts)
+        mean = sums / counts.clamp(min=1)[:, None, :, None]
+        colour = torch.where(counts[0, None, :, None] > 0, mean[0], mean[1])
+        recons.append(colour[:, cid])
+    painted = torch.stack(recons).reshape(len(pairs), x.shape[0], hh, ww, -1)
+    planes = painted.permute(0, 1, 4, 2, 3).reshape(-1, 1, hh, ww)
+    target = x.permute(0, 3, 1, 2)[None]
+    err = torch.full((len(pairs),), float("inf"))
+    for sigma in _BLURS:
+        blurred = planes if sigma == 0 else _gaussian_blur(planes, sigma)
+        diff = (blurred.reshape(len(pairs), *target.shape[1:]) - target).abs().sum(2).mean((1, 2, 3))
+        err = torch.minimum(err, diff)
+    scores = []
+    for e, ((xb, cx, _), (yb, cy, _)) in zip(err.tolist(), pairs):
+        count = (len(xb) - 1) * (len(yb) - 1)
+        scores.append(math.log(e + 0.01) + _CELL_COST * math.log(count) + _ASPECT_COST * abs(math.log(cx / cy)))
+    return scores
+
+
 def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: float | None = None,
                 drift: float = 0.25) -> Grid:
     """Return the pixel grid of fake pixel art ``image`` (one grid for the whole batch, like animation frames).
@@ -432,29 +519,21 @@ def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: floa
     if not 0 <= drift <= 0.5:
         raise ValueError(f"drift must be between 0 and 0.5 of a cell, got {drift}")
     ex, ey = _edge_profiles(image)
-    xs = _recover_axis(image, ex, 2, min_cell_px, max_cell_px, drift)
-    ys = _recover_axis(image, ey, 1, min_cell_px, max_cell_px, drift)
-    (xb, cx, ox), (yb, cy, oy) = xs[0], ys[0]
-    # Cells are almost always square. When the axes disagree, the larger cell is usually a 1.5x or 2x miss: take
-    # the other axis's cell for it if that one also explains this axis.
-    if abs(cx - cy) > 0.15 * min(cx, cy):
-        if cx > cy:
-            match = [c for c in xs if abs(c[1] - cy) <= 0.08 * cy]
-            if match:
-                xb, cx, ox = match[0]
-            else:
-                # The larger cell does not explain the other axis at all: the smaller one was the harmonic.
-                match = [c for c in ys if abs(c[1] - cx) <= 0.08 * cx]
-                if match:
-                    yb, cy, oy = match[0]
-        else:
-            match = [c for c in ys if abs(c[1] - cx) <= 0.08 * cx]
-            if match:
-                yb, cy, oy = match[0]
-            else:
-                match = [c for c in xs if abs(c[1] - cy) <= 0.08 * cy]
-                if match:
-                    xb, cx, ox = match[0]
+    axes = [(_rows_for_axis(image, 2), _clean(ex)), (_rows_for_axis(image, 1), _clean(ey))]
+    xs, ys = (_recover_axis(r, e, min_cell_px, max_cell_px, drift)[:_PER_AXIS] for r, e in axes)
+    # Cells are almost always square: each axis also tries the other axis's leading cell sizes, fitted to its
+    # own edges at that exact size (small cells on short sides often get a period a few percent off).
+    leading = [[period for _, period, _ in found[:3]] for found in (xs, ys)]
+    for mine, (rows, e), periods in ((xs, axes[0], leading[1]), (ys, axes[1], leading[0])):
+        have = {b for b, _, _ in mine}
+        for period in periods:
+            fit = _axis_candidate(e, rows, period, rows.shape[2], drift, fit=False)
+            if fit is not None and fit[1] not in have and min_cell_px * 0.9 <= period <= max_cell_px * 1.1:
+                have.add(fit[1])
+                mine.append((fit[1], fit[0], fit[2]))
+    pairs = [(x, y) for x in xs for y in ys]
+    scores = _pair_scores(image, pairs)
+    (xb, cx, ox), (yb, cy, oy) = pairs[min(range(len(pairs)), key=lambda i: (scores[i], i))]
     return Grid(xb, yb, cx, cy, ox, oy)
 
 
