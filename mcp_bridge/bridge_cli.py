@@ -67,7 +67,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
               token=args.token or os.environ.get("DGX_PIXELS_MCP_TOKEN"),
               results_dir=Path(args.results) if args.results else None, default_wait_s=args.wait,
               project_roots=[Path(root) for root in args.project_root or []],
-              workflow_dirs=[Path(folder) for folder in args.workflows or []])
+              workflow_dirs=[Path(folder) for folder in args.workflows or []],
+              progress_interval_s=args.progress_interval)
     except ValueError as exc:
         _err(str(exc))
         return EXIT_INVALID
@@ -87,6 +88,9 @@ def add_mcp_parser(commands) -> None:
     mcp.add_argument("--workflows", action="append", default=None, metavar="DIR",
                      help="a folder of your own NAME.api.json + NAME.params.json workflows (repeatable; searched "
                           "before the bundled ones)")
+    mcp.add_argument("--progress-interval", type=float, default=0.25, metavar="SECONDS",
+                     help="least time between progress notifications (default 0.25; 0 sends every change); a job "
+                          "shorter than this gets none")
     mcp.add_argument("--project-root", action="append", default=None, metavar="DIR",
                      help="a folder deploy_to_bevy may write under (repeatable; without one, deploying is refused)")
     _add_engine_option(mcp)

@@ -110,12 +110,16 @@ class Bridge:
     """What the tools share: the job manager, the workflows and a per-engine object_info cache."""
 
     def __init__(self, engine_urls: list[str], results_dir: Path, workflow_dirs: list[Path],
-                 default_wait_s: float, run_timeout_s: float, project_roots: list[Path] | None = None):
+                 default_wait_s: float, run_timeout_s: float, project_roots: list[Path] | None = None,
+                 progress_interval_s: float = PROGRESS_INTERVAL_S):
         self.manager = JobManager(engine_urls, results_dir, run_timeout_s=run_timeout_s)
         self.results_dir = Path(results_dir)
         self.project_roots = [Path(root).expanduser().resolve() for root in project_roots or []]
         self.workflow_dirs = workflow_dirs
         self.default_wait_s = default_wait_s
+        if not progress_interval_s >= 0:
+            raise ValueError(f"the progress interval must be 0 s or more, got {progress_interval_s}")
+        self.progress_interval_s = progress_interval_s
         self.object_info: dict[str, dict] = {}
 
     def workflows(self) -> dict[str, Workflow]:
@@ -190,16 +194,19 @@ class Bridge:
     async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
         wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
         loop = asyncio.get_running_loop()
-        last = {"progress": -1.0, "at": loop.time()}
+        interval = self.progress_interval_s
+        last = {"progress": -1.0, "at": loop.time(), "sent": False}
 
         async def report(current: Job) -> None:
-            # One notification per PROGRESS_INTERVAL_S at most, and always the end: each is a message the client
-            # must handle, and a job shorter than the interval needs only its end.
+            # Progress is for long work: nothing for a job that ends within the first interval (over HTTP its answer
+            # then goes out as plain JSON, not an event stream), then one notification per interval at most and
+            # always the end, so a client's progress bar closes.
             if ctx is None or current.progress <= last["progress"]:
                 return
-            if current.progress < 1.0 and loop.time() - last["at"] < PROGRESS_INTERVAL_S:
+            due = loop.time() - last["at"] >= interval
+            if not due and not (current.progress >= 1.0 and last["sent"]):
                 return
-            last.update(progress=current.progress, at=loop.time())
+            last.update(progress=current.progress, at=loop.time(), sent=True)
             await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
 
         return await self.manager.wait(job.job_id, wait_s, on_change=report)
@@ -234,14 +241,16 @@ class Bridge:
 
 def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | None = None,
                  workflow_dirs: list[Path] | None = None, default_wait_s: float = 45.0,
-                 run_timeout_s: float = 3600.0, auth: Any = None, project_roots: list[Path] | None = None) -> FastMCP:
+                 run_timeout_s: float = 3600.0, auth: Any = None, project_roots: list[Path] | None = None,
+                 progress_interval_s: float = PROGRESS_INTERVAL_S) -> FastMCP:
     """Return the FastMCP server. ``default_wait_s`` bounds how long a tool waits before answering with a job id
     (MCP clients commonly give up near 60 s); ``auth`` is a FastMCP auth provider (the HTTP bearer token);
-    ``project_roots`` are the folders deploy_to_bevy may write under (none: deploying is refused)."""
+    ``project_roots`` are the folders deploy_to_bevy may write under (none: deploying is refused);
+    ``progress_interval_s`` is the least time between progress notifications (0: every change)."""
     engine_urls = engine_urls or default_engines()
     results_dir = Path(results_dir or Path(tempfile.gettempdir()) / "dgx-pixels-results")
     bridge = Bridge(engine_urls, results_dir, workflow_dirs or [BUNDLED_DIR], default_wait_s, run_timeout_s,
-                    project_roots)
+                    project_roots, progress_interval_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: FastMCP):
@@ -460,14 +469,16 @@ def bearer_auth(token: str):
 
 def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765,
           token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0,
-          project_roots: list[Path] | None = None, workflow_dirs: list[Path] | None = None) -> None:
+          project_roots: list[Path] | None = None, workflow_dirs: list[Path] | None = None,
+          progress_interval_s: float = PROGRESS_INTERVAL_S) -> None:
     """Run the server until interrupted. Raises ValueError when HTTP is bound beyond loopback without a token."""
     if transport == "http" and not is_loopback(host) and not token:
         raise ValueError(f"binding the MCP server to {host} exposes the engine to the network: pass --token "
                          "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
     auth = bearer_auth(token) if (token and transport == "http") else None
     mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth,
-                       project_roots=project_roots, workflow_dirs=[*(workflow_dirs or []), BUNDLED_DIR])
+                       project_roots=project_roots, workflow_dirs=[*(workflow_dirs or []), BUNDLED_DIR],
+                       progress_interval_s=progress_interval_s)
     if transport == "stdio":
         mcp.run(transport="stdio", show_banner=False)
     else:

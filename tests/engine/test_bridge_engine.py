@@ -204,7 +204,7 @@ def test_fifty_concurrent_jobs_none_lost(engine):
 
 
 def test_mcp_tools_in_memory(engine, tiny_checkpoint, tmp_path):
-    mcp = build_server([engine.url], results_dir=tmp_path)
+    mcp = build_server([engine.url], results_dir=tmp_path, progress_interval_s=0)
 
     async def go():
         async with Client(mcp, timeout=600) as client:
@@ -415,6 +415,7 @@ def http_bridge(engine, tmp_path_factory):
     with open(log, "w") as stderr:
         process = subprocess.Popen(dgx_pixels_command() + ["mcp", "--transport", "http", "--port", str(port),
                                                            "--token", "s3cret", "--engine", engine.url,
+                                                           "--progress-interval", "0",
                                                            "--results", str(folder / "results")],
                                    stdout=subprocess.DEVNULL, stderr=stderr)
     try:
@@ -450,7 +451,7 @@ def test_official_mcp_client_over_stdio(engine, tmp_path):
     command = bridge_command()
     params = StdioServerParameters(command=command[0],
                                    args=command[1:] + ["mcp", "--transport", "stdio", "--engine", engine.url,
-                                                       "--results", str(tmp_path)],
+                                                       "--results", str(tmp_path), "--progress-interval", "0"],
                                    env={**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"})
 
     async def go():
@@ -519,3 +520,36 @@ def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path, 
     unreachable = subprocess.run(bridge_command() + ["status", job_id, "--engine", "http://127.0.0.1:9"],
                                  capture_output=True, text=True, timeout=120)
     assert unreachable.returncode == 3, unreachable.stderr
+
+
+def test_progress_notifications_are_for_long_work(engine, tmp_path):
+    """A job that ends within the progress interval gets no notification; with interval 0 every change goes out,
+    ending at 100."""
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},
+              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "test/quick"}}}
+    (workflows / "quick.api.json").write_text(json.dumps(prompt))
+    (workflows / "quick.params.json").write_text(json.dumps({
+        "name": "quick", "workflow": "quick.api.json",
+        "params": {"color": {"node": "1", "input": "color", "type": "int", "min": 0, "max": 16777215}}}))
+
+    async def progress_of(interval: float, colour: int) -> list[float]:
+        seen = []
+
+        async def on_progress(value, total, message):
+            seen.append(value)
+
+        mcp = build_server([engine.url], results_dir=tmp_path / f"r{interval}", workflow_dirs=[workflows],
+                           progress_interval_s=interval)
+        async with Client(mcp, timeout=120) as client:
+            result = await client.call_tool("generate", {"workflow": "quick", "params": {"color": colour},
+                                                         "wait_s": 60}, progress_handler=on_progress)
+        assert result.structured_content["status"] == "done"
+        return seen
+
+    assert run(progress_of(30.0, 0x123456)) == [], "a job far shorter than the interval sends no progress"
+    every = run(progress_of(0.0, 0x654321))
+    assert every and every == sorted(every) and every[-1] == 100, every
+    with pytest.raises(ValueError, match="progress interval"):
+        build_server([engine.url], results_dir=tmp_path, progress_interval_s=-1)
