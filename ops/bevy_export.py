@@ -2,7 +2,8 @@
 
 Order of work: validate everything (names, paths, images, manifest) → plan the files in memory → back up the
 previous version → write each file to a temporary name in the same folder and ``os.replace`` it over the target
-(every PNG page first, metadata after, the project manifest last). A Bevy file watcher therefore never sees a
+(every PNG page first, metadata after, the project manifest last; pages an earlier, larger export left
+are removed only then). A Bevy file watcher therefore never sees a
 half-written file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
 and nothing at all on a dry run. Exports into one project take turns under a file lock
 (``.dgx-pixels/export.lock``), so concurrent writers never lose each other's manifest entries.
@@ -387,11 +388,12 @@ def _write_export(report: ExportReport, files: list[tuple[str, bytes]], entry: d
         _prune_backups(backup_root, keep_backups)
     for file_name, data in files:
         _atomic_write(target / file_name, data)
-    # Pages of an earlier, larger export are no longer referenced by the metadata just written (and are backed up).
-    for path in stale:
-        path.unlink()
     _remove_stale_temps(assets)
     _atomic_write(manifest_path, manifest_bytes)
+    # Pages of an earlier, larger export: referenced by neither the metadata nor the manifest just written (and
+    # backed up). Removed last, so a crash before this point never leaves the manifest naming a missing page.
+    for path in stale:
+        path.unlink()
     report.written = True
 
 

@@ -23,9 +23,13 @@ CHILD = textwrap.dedent(
     rng = np.random.default_rng(int(sys.argv[2]))
     frames = rng.integers(0, 256, (6, 96, 96, 4), dtype=np.uint8)
     frames[..., 3] = 255
-    sheet = build_sheet(frames, options=SheetOptions(layout="grid", merge_duplicates=False))
+    one_page = build_sheet(frames, options=SheetOptions(layout="grid", merge_duplicates=False))
+    # 96 px frames in 128 px pages: three pages, so exports alternate between one and several pages.
+    pages = build_sheet(frames[:3], options=SheetOptions(layout="pack", max_size=128, merge_duplicates=False))
+    assert len(pages.pages) == 3
     print("ready", flush=True)
     for i in range(10000):
+        sheet = pages if i % 2 else one_page
         export_to_bevy(sheet, project, category="effect", name="blast", variant=f"v{i % 3}")
     """
 )
@@ -36,7 +40,10 @@ def _check_project(project):
     manifest_path = os.path.join(assets, "manifest.json")
     if os.path.exists(manifest_path):
         with open(manifest_path) as fh:
-            json.load(fh)
+            manifest = json.load(fh)
+        for entry in manifest["assets"].values():
+            for page in entry["pages"]:
+                assert os.path.isfile(os.path.join(assets, page)), f"the manifest lists {page}, which is missing"
     for root, _dirs, files in os.walk(assets):
         for name in files:
             if name.endswith(".png"):
