@@ -214,6 +214,25 @@ def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return (centres.pow(2).sum(1)[None, :] - 2 * points @ centres.T).argmin(1)
 
 
+def cluster_sums(points: torch.Tensor, assign: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the sum of ``points`` [N,C] per cluster ``assign`` [N] as [k,C], the same bits on every run.
+
+    On the CPU ``index_add_`` adds in order; on a GPU it adds with atomics in whatever order threads finish, so
+    there the sums are one-hot matrix products in float64, chunk by chunk in a fixed order."""
+    if points.device.type == "cpu":
+        return torch.zeros(k, points.shape[1], dtype=points.dtype).index_add_(0, assign, points)
+    return cluster_sums_by_matmul(points, assign, k)
+
+
+def cluster_sums_by_matmul(points: torch.Tensor, assign: torch.Tensor, k: int, chunk: int = 8192) -> torch.Tensor:
+    """``cluster_sums`` as one-hot products (deterministic on any device; float64, so no TF32 rounding)."""
+    total = torch.zeros(k, points.shape[1], dtype=torch.float64, device=points.device)
+    for start in range(0, len(points), chunk):
+        one_hot = torch.nn.functional.one_hot(assign[start:start + chunk], k).to(torch.float64)
+        total += one_hot.T @ points[start:start + chunk].to(torch.float64)
+    return total.to(points.dtype)
+
+
 def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None, seed: int = 0,
                     iterations: int = 12, name: str = "extracted") -> Palette:
     """Return one palette of at most ``k`` colours fitted to all opaque pixels of the batch ``rgb`` [B,H,W,3].
@@ -233,7 +252,7 @@ def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None
     centres = _median_cut(lab, k)
     for _ in range(iterations):
         assign = _nearest(lab, centres)
-        sums = torch.zeros_like(centres).index_add_(0, assign, lab)
+        sums = cluster_sums(lab, assign, len(centres))
         counts = torch.bincount(assign, minlength=len(centres)).unsqueeze(1).float()
         centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
     colors = (oklab_to_rgb(centres) * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()

@@ -14,6 +14,8 @@ from PIL import Image
 from dgx_pixels.ops.color import oklab_to_rgb, rgb_to_oklab
 from dgx_pixels.ops.dither import DITHERS, apply_palette, bayer_matrix
 from dgx_pixels.ops.palette import (
+    cluster_sums,
+    cluster_sums_by_matmul,
     Palette,
     builtin_palette,
     builtin_palette_names,
@@ -168,3 +170,15 @@ def test_dither_rejects_bad_arguments():
         apply_palette(torch.rand(1, 4, 4, 3), pal, "atkinson")
     with pytest.raises(ValueError, match="strength"):
         apply_palette(torch.rand(1, 4, 4, 3), pal, "fs", 5.0)
+
+
+def test_cluster_sums_by_matmul_match_index_add_and_repeat_bit_for_bit():
+    # The GPU path of k-means; checked here on the CPU, where index_add_ is the reference.
+    gen = torch.Generator().manual_seed(3)
+    points = torch.rand(20_000, 3, generator=gen) * 2 - 1
+    assign = torch.randint(0, 37, (20_000,), generator=gen)
+    reference = cluster_sums(points, assign, 40)
+    by_matmul = cluster_sums_by_matmul(points, assign, 40, chunk=4096)
+    assert torch.allclose(by_matmul, reference, atol=1e-3)
+    assert torch.equal(by_matmul[37:], torch.zeros(3, 3)), "empty clusters sum to zero"
+    assert torch.equal(by_matmul, cluster_sums_by_matmul(points, assign, 40, chunk=4096))
