@@ -1,6 +1,6 @@
 """Bridge latency: one small no-model workflow (EmptyImage → UpscaleInteger → SaveImage, a new colour each run so the
 engine's cache never answers) run directly through the engine client, through the FastMCP server in memory, and
-through the MCP server over streamable HTTP. Each path queues, waits for the end and fetches the output; the paths
+through the MCP server as a client launches it: over stdio and over streamable HTTP. Each path queues, waits for the end and fetches the output; the paths
 take turns run by run, so that load from elsewhere falls on each alike.
 
 Run: ``.venv/bin/python bench/bridge.py [--runs 40] [--engine URL]`` (without --engine it starts a CPU engine).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -90,6 +91,7 @@ async def run_all(url: str, runs: int, folder: Path) -> dict[str, list[float]]:
     """Time the three paths in rounds, one run of each per round in rotating order, so that load from elsewhere
     on the machine falls on all of them alike."""
     from fastmcp import Client
+    from fastmcp.client.transports import StdioTransport
 
     from dgx_pixels.mcp_bridge.server import build_server
 
@@ -104,17 +106,23 @@ async def run_all(url: str, runs: int, folder: Path) -> dict[str, list[float]]:
                                "--workflows", str(workflows)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mcp = build_server([url], results_dir=folder / "mem", workflow_dirs=[workflows])
+    stdio = StdioTransport(sys.executable, ["-m", "dgx_pixels.mcp_bridge.bridge_cli", "mcp", "--engine", url,
+                                            "--results", str(folder / "stdio"), "--workflows", str(workflows)],
+                           env={**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"})
     try:
-        async with EngineClient(url) as direct, Client(mcp, timeout=120) as memory:
+        async with (EngineClient(url) as direct, Client(mcp, timeout=120) as memory,
+                    Client(stdio, timeout=120) as piped):
             http = await connect_http(port, server)
             try:
                 paths = {"direct HTTP (EngineClient)": lambda: time_direct(direct, colour),
                          "MCP in memory (fastmcp)": lambda: time_mcp(memory, colour),
+                         "MCP over stdio (fastmcp)": lambda: time_mcp(piped, colour),
                          "MCP over HTTP (fastmcp)": lambda: time_mcp(http, colour)}
                 results: dict[str, list[float]] = {name: [] for name in paths}
                 names = list(paths)
                 for round_ in range(runs + 2):
-                    for name in names[round_ % 3:] + names[:round_ % 3]:
+                    turn = round_ % len(names)
+                    for name in names[turn:] + names[:turn]:
                         elapsed = await paths[name]()
                         if round_ >= 2:  # the first rounds warm the engine and the sessions
                             results[name].append(elapsed)
