@@ -425,12 +425,29 @@ def _recover_axis(rows: torch.Tensor, e: torch.Tensor, min_cell: float, max_cell
     return [(bounds, period, phase) for period, bounds, phase, _, _ in [chosen, *rest]]
 
 
+def _edge_variants(bounds: tuple[float, ...], length: int, cell: float) -> list[tuple[float, ...]]:
+    """``bounds`` shifted by one cell: one edge cell merged into its neighbour and one split off at the other end.
+
+    A phase near half a cell leaves each edge cell between half and one and a half cells wide: which edge holds
+    the extra part cannot be told from the cuts (the count can: it stays), only from the picture.
+    """
+    cuts = list(bounds[1:-1])
+    out = []
+    if len(cuts) >= 2 and cuts[1] <= 1.75 * cell and length - cuts[-1] - cell >= 0.25 * cell:
+        out.append((0.0, *cuts[1:], cuts[-1] + cell, float(length)))
+    if len(cuts) >= 2 and length - cuts[-2] <= 1.75 * cell and cuts[0] - cell >= 0.25 * cell:
+        out.append((0.0, cuts[0] - cell, *cuts[:-1], float(length)))
+    return out
+
+
 # Joint choice of the two axes: candidates per axis, blur widths tried, the window judged and the penalties.
 _PER_AXIS = 6
 _BLURS = (0.0, 0.5, 0.8, 1.2, 1.8)
-_WINDOW = 256
+_WINDOW = 192
 _CELL_COST = 0.2
 _ASPECT_COST = 0.25
+_BLUR_REACH = 1.2
+_EDGE_COST = 0.02
 
 
 def _signal(image: torch.Tensor) -> torch.Tensor:
@@ -440,21 +457,40 @@ def _signal(image: torch.Tensor) -> torch.Tensor:
     return rgb.float()
 
 
-def _owners(bounds: tuple[float, ...], start: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _window(length: int) -> torch.Tensor:
+    # Long sides are judged on their two ends (where the edge cells are decided) and their middle.
+    if length <= _WINDOW:
+        return torch.arange(length)
+    part = _WINDOW // 3
+    mid = (length - part) // 2
+    return torch.cat([torch.arange(part), torch.arange(mid, mid + part), torch.arange(length - part, length)])
+
+
+def _owners(bounds: tuple[float, ...], pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     b = torch.tensor(bounds, dtype=torch.float64)
-    centre = torch.arange(start, start + size, dtype=torch.float64) + 0.5
+    centre = pixels.double() + 0.5
     owner = torch.bucketize(centre, b[1:-1])
     rel = (centre - b[owner]) / (b[owner + 1] - b[owner])
     return owner, (rel >= 0.25) & (rel <= 0.75)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def _blur_matrix(pixels: torch.Tensor, sigma: float) -> torch.Tensor:
+    # Row i holds the Gaussian weights of pixel i's neighbours (edges replicated): blurring is a matrix product.
+    # Each run of consecutive pixels of the window is blurred on its own.
+    size = len(pixels)
+    if sigma == 0:
+        return torch.eye(size)
     r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
     k = torch.exp(-t ** 2 / (2 * sigma * sigma))
-    k = k / k.sum()
-    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    run = torch.cat([torch.zeros(1, dtype=torch.long), (pixels[1:] != pixels[:-1] + 1).long()]).cumsum(0)
+    first = torch.zeros(int(run[-1]) + 1, dtype=torch.long).scatter_reduce_(0, run, torch.arange(size), "amin",
+                                                                           include_self=False)
+    last = torch.zeros(int(run[-1]) + 1, dtype=torch.long).scatter_reduce_(0, run, torch.arange(size), "amax",
+                                                                          include_self=False)
+    idx = torch.arange(size)[:, None] + torch.arange(-r, r + 1)[None, :]
+    idx = torch.maximum(torch.minimum(idx, last[run][:, None]), first[run][:, None])
+    return torch.zeros(size, size).scatter_add_(1, idx, (k / k.sum()).expand(size, -1).contiguous())
 
 
 def _pair_scores(image: torch.Tensor, pairs: list[tuple[tuple[tuple[float, ...], float, float],
@@ -462,44 +498,41 @@ def _pair_scores(image: torch.Tensor, pairs: list[tuple[tuple[tuple[float, ...],
     """Score (lower is better) each (x, y) candidate by rebuilding the image from its cells.
 
     Fake pixel art is a nearest-neighbour upscale, blurred, plus noise: each cell takes the mean of its inner half,
-    the cells are painted back and blurred by the best of a few widths, and the mean error is what is left. The
-    blur is what lets a finer grid (half cells) explain blurred borders, so once it is modelled a finer grid no
-    longer fits better, and a small price per cell (scale-free: doubling the cells must cut the error by 13%)
-    keeps the coarsest grid that fits; a grid a few percent off cuts through cells and fits visibly worse.
+    the cells are painted back and blurred by the best of a few widths, and the mean error is what is left. With
+    the blur modelled, a finer grid (half cells) no longer fits better by drawing blurred borders, so a small
+    scale-free price per cell (twice the cells must cut the error by 13%) keeps the coarsest grid that fits,
+    while a grid a few percent off cuts through cells and fits visibly worse.
     """
     b, h, w = image.shape[:3]
     frames = image[torch.linspace(0, b - 1, min(b, 4)).round().long().to(image.device)]
-    hh, ww = min(h, _WINDOW), min(w, _WINDOW)
-    y0, x0 = (h - hh) // 2, (w - ww) // 2
-    x = _signal(frames[:, y0:y0 + hh, x0:x0 + ww]).cpu()
-    flat = x.reshape(x.shape[0], hh * ww, x.shape[-1])
-    recons = []
-    for (xb, _, _), (yb, _, _) in pairs:
-        ox, ix = _owners(xb, x0, ww)
-        oy, iy = _owners(yb, y0, hh)
-        nx = len(xb) - 1
-        cells = int(oy.max()) * nx + int(ox.max()) + 1
-        cid = (oy[:, None] * nx + ox[None, :]).reshape(-1)
-        inner = (iy[:, None] & ix[None, :]).reshape(-1).float()
-        # A cell cut by the window may keep no inner pixel: it then takes the mean of what it has.
-        wts = torch.stack([inner, torch.ones_like(inner)])
-        sums = torch.zeros(2, x.shape[0], cells, x.shape[-1]).index_add_(2, cid, flat[None] * wts[:, None, :, None])
-        counts = torch.zeros(2, cells).index_add_(1, cid, wts)
-        mean = sums / counts.clamp(min=1)[:, None, :, None]
-        colour = torch.where(counts[0, None, :, None] > 0, mean[0], mean[1])
-        recons.append(colour[:, cid])
-    painted = torch.stack(recons).reshape(len(pairs), x.shape[0], hh, ww, -1)
-    planes = painted.permute(0, 1, 4, 2, 3).reshape(-1, 1, hh, ww)
-    target = x.permute(0, 3, 1, 2)[None]
-    err = torch.full((len(pairs),), float("inf"))
-    for sigma in _BLURS:
-        blurred = planes if sigma == 0 else _gaussian_blur(planes, sigma)
-        diff = (blurred.reshape(len(pairs), *target.shape[1:]) - target).abs().sum(2).mean((1, 2, 3))
-        err = torch.minimum(err, diff)
+    py, px = _window(h), _window(w)
+    hh, ww = len(py), len(px)
+    x = _signal(frames.index_select(1, py.to(image.device)).index_select(2, px.to(image.device))).cpu()
+    target = x.permute(0, 3, 1, 2)  # [F,C,hh,ww]
+    blur_y = torch.stack([_blur_matrix(py, s) for s in _BLURS])[:, None, None]  # [S,1,1,hh,hh]
+    blur_x = torch.stack([_blur_matrix(px, s) for s in _BLURS])[:, None, None]
     scores = []
-    for e, ((xb, cx, _), (yb, cy, _)) in zip(err.tolist(), pairs):
-        count = (len(xb) - 1) * (len(yb) - 1)
-        scores.append(math.log(e + 0.01) + _CELL_COST * math.log(count) + _ASPECT_COST * abs(math.log(cx / cy)))
+    for (xb, cx, _), (yb, cy, _) in pairs:
+        ox, ix = _owners(xb, px)
+        oy, iy = _owners(yb, py)
+        nx, ny = len(xb) - 1, len(yb) - 1
+        # Cell means of the inner half; a cell cut by the window may keep no inner pixel and takes all it has.
+        wy = torch.zeros(ny, hh).index_put_((oy, torch.arange(hh)), torch.ones(hh))
+        wx = torch.zeros(nx, ww).index_put_((ox, torch.arange(ww)), torch.ones(ww))
+        wy_in, wx_in = wy * iy.float(), wx * ix.float()
+        inner = wy_in @ target @ wx_in.T
+        count = wy_in.sum(1)[:, None] * wx_in.sum(1)[None, :]
+        full = (wy @ target @ wx.T) / (wy.sum(1)[:, None] * wx.sum(1)[None, :]).clamp(min=1)
+        colour = torch.where(count > 0, inner / count.clamp(min=1), full)
+        painted = (blur_y @ wy.T) @ colour @ (wx @ blur_x.transpose(-1, -2))  # [S,F,C,hh,ww]
+        err = float((painted - target).abs().sum(2).mean((1, 2, 3)).min())
+        # Edge cells are judged by a few pixels, often plain background: in a near tie the canvas that holds the
+        # most nearly whole edge cells wins.
+        edges = sum(abs((bd[1] - bd[0]) / c - 1) + abs((bd[-1] - bd[-2]) / c - 1)
+                    for bd, c in ((xb, cx), (yb, cy)) if len(bd) > 2)
+        # 0.01 is a floor for noise, so clean upscales (error near 0) are still told apart by their cell counts.
+        scores.append(math.log(err + 0.01) + _CELL_COST * math.log(nx * ny) + _ASPECT_COST * abs(math.log(cx / cy))
+                      + _EDGE_COST * edges)
     return scores
 
 
@@ -531,9 +564,23 @@ def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: floa
             if fit is not None and fit[1] not in have and min_cell_px * 0.9 <= period <= max_cell_px * 1.1:
                 have.add(fit[1])
                 mine.append((fit[1], fit[0], fit[2]))
-    pairs = [(x, y) for x in xs for y in ys]
+    # Judged jointly: near-square pairs, and each axis's own best beside every cell size of the other.
+    pairs = [(x, y) for i, x in enumerate(xs) for j, y in enumerate(ys)
+             if i == 0 or j == 0 or abs(math.log(x[1] / y[1])) <= 0.15]
     scores = _pair_scores(image, pairs)
-    (xb, cx, ox), (yb, cy, oy) = pairs[min(range(len(pairs)), key=lambda i: (scores[i], i))]
+    best = min(range(len(pairs)), key=lambda i: (scores[i], i))
+    (xb, cx, ox), (yb, cy, oy) = pairs[best]
+    # The chosen comb's edge cells, one axis at a time.
+    for axis, length in ((0, w), (1, h)):
+        xc, yc = (xb, cx, ox), (yb, cy, oy)
+        tries = [(xc, yc)]
+        if axis == 0:
+            tries += [((v, cx, ox), yc) for v in _edge_variants(xb, length, cx)]
+        else:
+            tries += [(xc, (v, cy, oy)) for v in _edge_variants(yb, length, cy)]
+        if len(tries) > 1:
+            scored = _pair_scores(image, tries)
+            (xb, cx, ox), (yb, cy, oy) = tries[min(range(len(tries)), key=lambda i: (scored[i], i))]
     return Grid(xb, yb, cx, cy, ox, oy)
 
 
@@ -541,9 +588,11 @@ def recover_pixels(image: torch.Tensor, grid: Grid | None = None, mode: str = "m
                    inset: float = 0.2) -> tuple[torch.Tensor, Grid]:
     """Return (native-size image [B,grid.height,grid.width,C], grid) for fake pixel art.
 
-    ``grid`` overrides detection. Cells are sampled away from their blurred borders. Raises ValueError for a
-    bad image or mode.
+    ``grid`` overrides detection. Cells are sampled away from their blurred borders: ``inset`` of each cell, and
+    at least the 1.2 px next to each cut (blur reaches that far whatever the cell size, which matters for small
+    cells). Raises ValueError for a bad image or mode.
     """
     image = check_image(image)
     grid = detect_grid(image) if grid is None else grid
+    inset = max(inset, min(0.45, _BLUR_REACH / min(grid.cell_x, grid.cell_y)))
     return resample_grid(image, grid, mode, inset=inset), grid

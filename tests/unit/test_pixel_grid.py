@@ -124,3 +124,27 @@ def test_one_grid_for_a_batch():
     out, grid = recover_pixels(blocks(native, 4))
     assert out.shape == (3, 10, 12, 3)
     np.testing.assert_allclose(out.numpy(), native.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed,index", [(2, 39), (4, 22), (3, 17), (4, 18)])
+def test_small_cells_on_small_images_keep_their_size(seed, index):
+    # 3-4 px cells on images of 50-120 px, once read as half cells (2.5, 2.1 px), a cell 14% too large or 2.5x.
+    fake, sprite, factor = synthetic_set(seed=seed, count=index + 1, max_factor=5.0)[index]
+    grid = detect_grid(torch.from_numpy(fake.copy()).float().div(255).unsqueeze(0))
+    assert (grid.width, grid.height) == (sprite.shape[1], sprite.shape[0])
+    assert grid.cell_x == pytest.approx(factor, rel=0.03)
+
+
+@pytest.mark.parametrize("seed,index", [(101, 11), (103, 27)])
+def test_edge_cells_are_placed_by_the_picture(seed, index):
+    # A phase near half a cell: the right count with the grid one cell off at the edges got 75-79% of cells.
+    fake, sprite, _ = synthetic_set(seed=seed, count=index + 1, max_factor=5.0)[index]
+    out, _ = recover_pixels(torch.from_numpy(fake.copy()).float().div(255).unsqueeze(0))
+    assert out.shape[1:3] == sprite.shape[:2]
+    diff = (out[0] * 255 - torch.from_numpy(sprite).float()).abs().amax(-1)
+    assert float((diff < 48).float().mean()) >= 0.95
+
+
+def test_flat_image_gives_one_cell():
+    grid = detect_grid(torch.full((1, 24, 20, 3), 0.5))
+    assert (grid.width, grid.height) == (1, 1)
