@@ -240,3 +240,22 @@ def test_skyline_path_for_large_sets_is_dense_deterministic_and_paged():
     assert len(paged.page_sizes) > 1 and len(paged.placements) == len(sizes)
     assert all(w <= 160 and h <= 160 and w & (w - 1) == 0 and h & (h - 1) == 0 for w, h in paged.page_sizes)
     _assert_no_overlap(sizes, paged)
+
+
+def test_column_layouts_are_transposed_back_without_overlap():
+    rng = np.random.default_rng(0)
+    sizes = [tuple(int(v) for v in rng.integers(8, 40, 2)) for _ in range(60)]
+    result = pack_maxrects(sizes, padding=1)
+    assert result.method.endswith("-columns"), "this set packs best in columns; pick another seed if that changed"
+    _assert_no_overlap(sizes, result, padding=1)
+    assert result == pack_maxrects(sizes, padding=1)
+
+
+def test_a_one_column_strip_is_not_chosen_when_a_sheet_fits():
+    # A 12 px wide column would hold these frames with the least waste, but it is no sprite sheet (and Bevy export refuses
+    # sides under 16 px): a page longer than 4:1 is taken only when nothing else fits.
+    sizes = [(12, 38), (11, 14)]  # stacked: 12x52 holds them with less area than any other page
+    (width, height), = pack_maxrects(sizes).page_sizes
+    assert max(width, height) <= 4 * min(width, height), (width, height)
+    (width, height), = pack_maxrects([(100, 10)]).page_sizes
+    assert (width, height) == (100, 10), "one long frame still gets its own long page"
