@@ -63,8 +63,11 @@ def test_detached_start_status_stop_round_trip(tmp_path, cli_env):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_foreground_engine_never_outlives_its_cli(tmp_path, cli_env, sig):
     port = pick_free_port()
+    # As from a terminal: a test run started in the background (`cmd &` without job control) hands its children
+    # SIGINT ignored, and an ignored SIGINT would never reach the CLI.
     cli = subprocess.Popen(CLI + ["engine", "start", "--cpu", "--port", str(port), "--run-dir", str(tmp_path)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not http_ok(f"http://127.0.0.1:{port}/system_stats"):
