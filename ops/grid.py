@@ -309,7 +309,9 @@ def _rows_for_axis(image: torch.Tensor, axis: int) -> torch.Tensor:
     # A spread of 64 lines tells the candidate grids apart as well as all of them, at a fraction of the cost.
     if x.shape[1] > 64:
         x = x.index_select(1, torch.linspace(0, x.shape[1] - 1, 64).round().long().to(x.device))
-    return x.contiguous()
+    # Scored on the CPU: the lines are few, and per-cell sums there add in order, where a GPU's atomics would
+    # let near ties between candidates fall differently from one run to the next.
+    return x.contiguous().cpu()
 
 
 def _interior_error(x: torch.Tensor, bounds: tuple[float, ...]) -> float:
