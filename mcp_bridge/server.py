@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import ipaddress
 import mimetypes
 import re
@@ -27,7 +26,7 @@ from fastmcp.tools.base import ToolResult
 from mcp_types import ImageContent, ResourceLink, TextContent
 
 from .client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
-from .images import read_rgba
+from .images import read_rgba, thumbnail_png
 from .jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
 from .params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
 from .sprites import (
@@ -43,7 +42,6 @@ from .sprites import (
 )
 
 RESULT_SCHEME = "dgx-pixels://results"
-THUMBNAIL_PX = 256
 MAX_INLINE_IMAGES = 4
 MAX_WAIT_S = 600.0
 PROGRESS_INTERVAL_S = 0.25
@@ -57,53 +55,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _indexed(image):
-    """Return ``image`` as an exact palette ("P", RGBA palette) image, or None when it has over 256 colours.
-
-    Pixel art nearly always fits; one byte per pixel makes the PNG several times quicker to encode than RGBA."""
-    import numpy as np
-    from PIL import Image
-
-    rgba = image.convert("RGBA")
-    counted = rgba.getcolors(256)
-    if counted is None:
-        return None
-    palette = np.array([colour for _, colour in counted], dtype=np.uint8)
-    keys = palette.view(np.uint32).ravel()
-    order = np.argsort(keys)  # searchsorted needs the packed keys in order
-    palette, keys = palette[order], keys[order]
-    pixels = np.ascontiguousarray(np.asarray(rgba)).view(np.uint32)[..., 0]
-    indexed = Image.fromarray(np.searchsorted(keys, pixels).astype(np.uint8), "P")
-    indexed.putpalette(palette.tobytes(), rawmode="RGBA")
-    return indexed
-
-
-def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
-    """Return a PNG of the image at ``path`` scaled with nearest-neighbour to fit ``max_px`` (small pixel art is
-    enlarged by a whole factor, large images shrunk), or None when it is not an image."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            width, height = image.size
-            if max(width, height) <= max_px:
-                factor = max(1, max_px // max(width, height))
-                size = (width * factor, height * factor)
-                source = image
-            else:
-                scale = max_px / max(width, height)
-                size = (max(1, round(width * scale)), max(1, round(height * scale)))
-                source = image.resize(size, Image.Resampling.NEAREST)
-            indexed = _indexed(source)
-            small = (source if indexed is None else indexed).resize(size, Image.Resampling.NEAREST)
-            buffer = io.BytesIO()
-            small.save(buffer, format="PNG", compress_level=1)  # fast: a thumbnail is sent once, never stored
-            return buffer.getvalue()
-    except Exception:  # not an image PIL can read: no thumbnail, the resource link still carries it
-        return None
 
 
 class Bridge:

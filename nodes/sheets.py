@@ -48,22 +48,11 @@ def _sheet_preview(sheet, pages: torch.Tensor, cls) -> dict:
               for frame in sheet.frames for rect in [sheet.textures[frame.texture]]]
     tags = [{"name": tag.name, "from": tag.start, "to": tag.end, "direction": tag.direction} for tag in sheet.tags]
     return {"images": saved, "text": [sheet_summary(sheet)],
-            "dgx_sheet": [{"image": saved[0], "pages": saved, "frames": frames, "tags": tags}]}
-
-
-def _pages_batch(sheet) -> torch.Tensor:
-    """Every atlas page as one RGBA batch; pages smaller than the largest are padded with transparent pixels
-    (right and bottom), since a batch has one size."""
-    height = max(page.shape[0] for page in sheet.pages)
-    width = max(page.shape[1] for page in sheet.pages)
-    batch = np.zeros((len(sheet.pages), height, width, 4), dtype=np.uint8)
-    for index, page in enumerate(sheet.pages):
-        batch[index, : page.shape[0], : page.shape[1]] = page
-    return torch.from_numpy(batch.astype(np.float32) / 255.0)
+            "dgx_sheet": [{"pages": saved, "frames": frames, "tags": tags}]}
 
 
 def _outputs(sheet, cls) -> io.NodeOutput:
-    pages = _pages_batch(sheet)
+    pages = torch.from_numpy(sheet.pages_batch().astype(np.float32) / 255.0)
     return io.NodeOutput(pages[..., :3].contiguous(), mask_from_alpha(pages).contiguous(), sheet,
                          ui=_sheet_preview(sheet, pages, cls))
 

@@ -355,7 +355,7 @@ def export_to_bevy(
     report.manifest_path = manifest_path
     backup_root = Path(project_dir) / BACKUP_DIR / asset_name
     if dry_run:
-        if _stale_pages(target, asset_name, len(sheet.pages)) or any((target / n).exists() for n, _ in files):
+        if _replaced(target, asset_name, files, len(sheet.pages)):
             report.backup_dir = _next_backup(backup_root)
         return report
     with project_lock(project_dir):
@@ -374,7 +374,7 @@ def _write_export(report: ExportReport, files: list[tuple[str, bytes]], entry: d
     manifest["assets"] = dict(sorted(manifest["assets"].items()))
     manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
     stale = _stale_pages(target, asset_name, pages)
-    existing = [target / n for n, _ in files if (target / n).exists()] + stale
+    existing = _replaced(target, asset_name, files, pages)
     if existing:
         report.backup_dir = _next_backup(backup_root)
     target.mkdir(parents=True, exist_ok=True)
@@ -395,6 +395,11 @@ def _write_export(report: ExportReport, files: list[tuple[str, bytes]], entry: d
     for path in stale:
         path.unlink()
     report.written = True
+
+
+def _replaced(target: Path, asset_name: str, files: list[tuple[str, bytes]], pages: int) -> list[Path]:
+    """The files an export of ``files`` (``pages`` PNG pages) would replace or remove: what the backup holds."""
+    return [target / n for n, _ in files if (target / n).exists()] + _stale_pages(target, asset_name, pages)
 
 
 @contextlib.contextmanager

@@ -427,8 +427,7 @@ def _search_oriented(
         floor_h = max(min_h, -(-area // bin_w)) - padding
         if power_of_two:
             floor_h = _next_pow2(floor_h)
-        for kind, name in [("strip", p) for p in strip] + [("fixed", p) for p in fixed]:
-            packer, order = name
+        for kind, (packer, order) in [("strip", p) for p in strip] + [("fixed", p) for p in fixed]:
             while True:
                 cap = height_cap(bin_w)
                 if cap < floor_h or (best is not None and work[0] >= budget):

@@ -102,6 +102,16 @@ class SpriteSheet:
         """(width, height) of the first page."""
         return int(self.pages[0].shape[1]), int(self.pages[0].shape[0])
 
+    def pages_batch(self) -> np.ndarray:
+        """Every page as one [P,H,W,4] uint8 array; pages smaller than the largest are padded with transparent
+        pixels (right and bottom), since a batch has one size."""
+        height = max(page.shape[0] for page in self.pages)
+        width = max(page.shape[1] for page in self.pages)
+        batch = np.zeros((len(self.pages), height, width, 4), dtype=np.uint8)
+        for index, page in enumerate(self.pages):
+            batch[index, : page.shape[0], : page.shape[1]] = page
+        return batch
+
     def anchor(self, index: int) -> tuple[float, float]:
         """Bevy ``Anchor`` (x right, y up, -0.5..0.5 over the trimmed rect) that puts frame ``index``'s pivot at the
         sprite's position, so trimmed frames do not jitter."""

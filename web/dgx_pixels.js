@@ -7,7 +7,7 @@
 //   - a seam error line, from `ui.dgx_seam_error` (Tile Preview).
 // It listens to the documented `executed` API event and adds a DOM widget: no prototype is patched.
 //
-// SHEET: ui.dgx_sheet = [{image: {filename, subfolder, type}, pages: [image, ...] (all atlas pages; optional),
+// SHEET: ui.dgx_sheet = [{pages: [{filename, subfolder, type}, ...] (the atlas pages),
 //                          frames: [{page, x, y, w, h, duration_ms}] (page defaults to 0),
 //                          tags: [{name, from, to, direction}]}]   (Aseprite-like; direction "forward" |
 //                          "reverse" | "pingpong"; without tags the whole sheet plays as one tag "all").
@@ -151,7 +151,7 @@ class PreviewPanel {
   showSheet(sheet) {
     clearTimeout(this.timer);
     this.animation.replaceChildren();
-    if (!sheet?.image || !Array.isArray(sheet.frames) || sheet.frames.length === 0) return;
+    if (!sheet?.pages?.length || !Array.isArray(sheet.frames) || sheet.frames.length === 0) return;
     const tags = sheet.tags?.length ? sheet.tags : [{ name: "all", from: 0, to: sheet.frames.length - 1 }];
     const select = document.createElement("select");
     select.className = "dgx-pixels-tag";
@@ -161,8 +161,7 @@ class PreviewPanel {
     canvas.style.imageRendering = "pixelated";
     canvas.style.display = "block";
     this.animation.append(select, canvas);
-    const pageFiles = Array.isArray(sheet.pages) && sheet.pages.length ? sheet.pages : [sheet.image];
-    const pageImages = pageFiles.map(() => new Image());
+    const pageImages = sheet.pages.map(() => new Image());
     let order = [];
     let step = 0;
     const play = () => {
@@ -199,15 +198,15 @@ class PreviewPanel {
         pickTag();
         this.resize();
       });
-      img.src = viewUrl(pageFiles[i]);
+      img.src = viewUrl(sheet.pages[i]);
     }
   }
 
   show(output) {
     const files = (output.images ?? []).filter((f) => f && f.filename);
     const sheets = Array.isArray(output.dgx_sheet) ? output.dgx_sheet : [];
-    const sheetFiles = new Set((sheets[0]?.pages ?? [sheets[0]?.image]).map((f) => f?.filename));
-    this.showImages(sheets.length ? files.filter((f) => !sheetFiles.has(f.filename)) : files);
+    const sheetFiles = new Set((sheets[0]?.pages ?? []).map((f) => f?.filename));
+    this.showImages(files.filter((f) => !sheetFiles.has(f.filename)));
     this.showPalette(paletteOf(output));
     this.showSheet(sheets[0]);
     const seam = output.dgx_seam_error?.[0];

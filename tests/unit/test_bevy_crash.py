@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 CHILD = textwrap.dedent(
@@ -124,11 +125,9 @@ def test_concurrent_exports_into_one_project_keep_every_manifest_entry(tmp_path)
 def test_an_export_waiting_too_long_for_the_lock_says_who_holds_it(tmp_path):
     from dgx_pixels.ops.bevy_export import project_lock
 
-    with project_lock(tmp_path):
-        try:
-            with project_lock(tmp_path, timeout_s=0.2):
-                raise AssertionError("two exports held one project's lock at once")
-        except TimeoutError as exc:
-            assert str(tmp_path) in str(exc) and "export.lock" in str(exc)
+    with project_lock(tmp_path), pytest.raises(TimeoutError) as waited:
+        with project_lock(tmp_path, timeout_s=0.2):
+            pytest.fail("two exports held one project's lock at once")
+    assert str(tmp_path) in str(waited.value) and "export.lock" in str(waited.value)
     with project_lock(tmp_path, timeout_s=0.2):
         pass  # released on exit

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from dgx_pixels.mcp_bridge.jobs import check_job_id
-from dgx_pixels.mcp_bridge.server import is_loopback, serve, thumbnail_png
+from dgx_pixels.mcp_bridge.images import thumbnail_png
+from dgx_pixels.mcp_bridge.server import is_loopback, serve
 
 
 def test_loopback_hosts():

@@ -259,3 +259,18 @@ def test_a_one_column_strip_is_not_chosen_when_a_sheet_fits():
     assert max(width, height) <= 4 * min(width, height), (width, height)
     (width, height), = pack_maxrects([(100, 10)]).page_sizes
     assert (width, height) == (100, 10), "one long frame still gets its own long page"
+
+
+def test_pages_batch_pads_smaller_pages_with_transparency():
+    frames = np.zeros((3, 40, 40, 4), np.uint8)
+    frames[:2] = (200, 10, 10, 255)
+    frames[2, :16, :16] = (10, 200, 10, 255)  # trimmed to 16x16: the last page is smaller
+    sheet = build_sheet(frames, options=SheetOptions(layout="pack", max_size=48, trim=True, merge_duplicates=False))
+    sizes = [page.shape[:2] for page in sheet.pages]
+    assert len(sizes) == 3 and sizes[2] != sizes[0]
+    batch = sheet.pages_batch()
+    assert batch.shape == (3, 40, 40, 4)
+    for page, padded in zip(sheet.pages, batch):
+        h, w = page.shape[:2]
+        assert np.array_equal(padded[:h, :w], page)
+        assert not padded[h:].any() and not padded[:, w:].any(), "padding is transparent black"
