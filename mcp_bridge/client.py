@@ -472,11 +472,9 @@ class EngineClient:
                 continue
             if kind == "execution_cached":
                 cached[:] = [str(n) for n in data.get("nodes", [])]
-            if kind == "execution_error":
-                raise ExecutionFailed(prompt_id, data)
-            if kind == "execution_interrupted":
-                raise ExecutionInterrupted(f"prompt {prompt_id} was interrupted at node {data.get('node_id')}",
-                                           prompt_id)
+            # execution_error / execution_interrupted come before the engine writes the history entry; the
+            # closing "executing" event comes after it, so errors are read from /history and the job's state is
+            # settled by the time run() raises.
             if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
                 return "done"
             if tracker.feed(kind, data):
