@@ -172,13 +172,14 @@ def test_dither_rejects_bad_arguments():
         apply_palette(torch.rand(1, 4, 4, 3), pal, "fs", 5.0)
 
 
-def test_cluster_sums_by_matmul_match_index_add_and_repeat_bit_for_bit():
-    # The GPU path of k-means; checked here on the CPU, where index_add_ is the reference.
+def test_cluster_sums_by_matmul_match_the_cpu_sums_and_repeat_bit_for_bit():
+    # The GPU path of k-means; checked here on the CPU, where the ordered bincount sums are the reference.
     gen = torch.Generator().manual_seed(3)
     points = torch.rand(20_000, 3, generator=gen) * 2 - 1
     assign = torch.randint(0, 37, (20_000,), generator=gen)
     reference = cluster_sums(points, assign, 40)
     by_matmul = cluster_sums_by_matmul(points, assign, 40, chunk=4096)
     assert torch.allclose(by_matmul, reference, atol=1e-3)
+    assert torch.allclose(reference, torch.zeros(40, 3).index_add_(0, assign, points), atol=1e-4)
     assert torch.equal(by_matmul[37:], torch.zeros(3, 3)), "empty clusters sum to zero"
     assert torch.equal(by_matmul, cluster_sums_by_matmul(points, assign, 40, chunk=4096))
