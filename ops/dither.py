@@ -44,17 +44,17 @@ def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", s
     alpha = image[..., 3] if image.shape[-1] == 4 else None
     pal_lab = palette.oklab(image.device)
     pal_rgb = palette.rgb(image.device)
-    lab = rgb_to_oklab(rgb)
-    if dither.startswith("bayer") and strength > 0:
-        n = int(dither[5:])
-        h, w = image.shape[1:3]
-        tile = bayer_matrix(n).to(image.device).repeat((h + n - 1) // n, (w + n - 1) // n)[:h, :w]
-        lab = lab.clone()
-        lab[..., 0] = lab[..., 0] + strength * _palette_step(pal_lab) * tile
-        idx = nearest_palette_index(lab, pal_lab)
-    elif dither == "fs" and strength > 0:
-        idx = _floyd_steinberg(lab, alpha, pal_lab, strength)
+    if dither == "fs" and strength > 0:
+        # The diffusion runs on the CPU; OKLab is taken there too, so a GPU input dithers to the CPU's pixels.
+        idx = _floyd_steinberg(rgb_to_oklab(rgb.cpu()), alpha, palette.oklab(), strength).to(image.device)
     else:
+        lab = rgb_to_oklab(rgb)
+        if dither.startswith("bayer") and strength > 0:
+            n = int(dither[5:])
+            h, w = image.shape[1:3]
+            tile = bayer_matrix(n).to(image.device).repeat((h + n - 1) // n, (w + n - 1) // n)[:h, :w]
+            lab = lab.clone()
+            lab[..., 0] = lab[..., 0] + strength * _palette_step(pal_lab) * tile
         idx = nearest_palette_index(lab, pal_lab)
     out = pal_rgb[idx]
     if alpha is None:
@@ -73,7 +73,7 @@ def _floyd_steinberg(lab: torch.Tensor, alpha: torch.Tensor | None, pal_lab: tor
     opaque = np.ones(work.shape[:3], dtype=bool) if alpha is None else (alpha > 0.5).cpu().numpy()
     idx = np.array([_diffuse_frame(frame, mask, palette, strength) for frame, mask in zip(work, opaque)],
                    dtype=np.int64).reshape(opaque.shape)
-    return torch.from_numpy(idx).to(lab.device)
+    return torch.from_numpy(idx)
 
 
 def _diffuse_frame(lab: np.ndarray, opaque: np.ndarray, palette: list[tuple[float, float, float]],
