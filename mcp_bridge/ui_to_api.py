@@ -4,7 +4,11 @@ The UI format stores widget values by position (``widgets_values``) and links in
 the widgets comes from the engine's ``/object_info`` (``input_order`` when present). Handled: the extra values of
 ``control_after_generate`` and image-upload widgets, muted nodes (mode 2, dropped with what only they feed),
 bypassed nodes (mode 4, each consumer takes the bypassed node's input of the same type), ``Reroute``,
-``PrimitiveNode`` (its value is written into each target), notes. Subgraphs are refused with a clear error.
+``PrimitiveNode`` (its value is written into each target), notes, and subgraphs: each instance is replaced by its
+inner nodes, named ``<instance id>:<inner id>`` (nested: ``14:13:6``) as the editor names them when it queues, with
+links followed through the subgraph's input and output nodes. A subgraph input left unlinked on the instance
+keeps the inner widget's value (the editor mirrors a promoted widget into it). A muted or bypassed instance
+behaves as one muted or bypassed node: none of its inner nodes run.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 from .params import closest
 
 MUTED, BYPASSED = 2, 4
+SUBGRAPH_INPUT, SUBGRAPH_OUTPUT = -10, -20  # ids of a subgraph's boundary nodes in its own links
+MAX_SUBGRAPH_DEPTH = 32
 VIRTUAL = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
@@ -63,18 +69,88 @@ def _widget_values(node: dict, info: dict) -> dict[str, Any]:
     return named
 
 
+class _Scope:
+    """One graph being flattened: the top level, or one subgraph instance (``instance``) inside ``parent``."""
+
+    def __init__(self, prefix: str, nodes: list[dict], links: list, subgraph: dict | None = None,
+                 instance: dict | None = None, parent: _Scope | None = None):
+        self.prefix, self.subgraph, self.instance, self.parent = prefix, subgraph, instance, parent
+        self.nodes = {node["id"]: node for node in nodes}
+        self.links: dict[int, tuple[int, int, str]] = {}
+        for link in links or []:
+            if isinstance(link, dict):
+                self.links[link["id"]] = (link["origin_id"], link["origin_slot"], link.get("type", "*"))
+            else:
+                self.links[link[0]] = (link[1], link[2], link[5] if len(link) > 5 else "*")
+        self.depth = 0 if parent is None else parent.depth + 1
+
+
+def _flatten(workflow: dict) -> tuple[list[dict], list[list]]:
+    """Return the workflow's nodes with every active subgraph instance replaced by its inner nodes, and one link
+    table for them all: ``[id, origin node id, origin slot, None, None, type]`` with string node ids."""
+    subgraphs = {sg.get("id"): sg for sg in (workflow.get("definitions") or {}).get("subgraphs", [])}
+    flat_nodes: list[dict] = []
+    flat_links: list[list] = []
+
+    def is_instance(node: dict) -> bool:
+        return node.get("type") in subgraphs and node.get("mode", 0) not in (MUTED, BYPASSED)
+
+    def enter(scope: _Scope, instance: dict) -> _Scope:
+        if scope.depth >= MAX_SUBGRAPH_DEPTH:
+            raise UIConversionError(f"node {scope.prefix}{instance['id']}: subgraphs nest deeper than "
+                                    f"{MAX_SUBGRAPH_DEPTH} levels (does a subgraph contain itself?)")
+        sg = subgraphs[instance["type"]]
+        return _Scope(f"{scope.prefix}{instance['id']}:", sg.get("nodes", []), sg.get("links", []), sg, instance,
+                      scope)
+
+    def origin_of(scope: _Scope, link_id: int) -> tuple[str, int, str] | None:
+        """Follow a link out of subgraph boundaries to the real node that feeds it (None: nothing does)."""
+        if link_id not in scope.links:
+            return None
+        origin_id, slot, kind = scope.links[link_id]
+        if origin_id == SUBGRAPH_INPUT and scope.subgraph is not None:
+            inputs = scope.subgraph.get("inputs", [])
+            name = inputs[slot].get("name") if slot < len(inputs) else None
+            outer = next((i.get("link") for i in scope.instance.get("inputs", [])
+                          if i.get("name") == name and i.get("link") is not None), None)
+            return None if outer is None else origin_of(scope.parent, outer)
+        origin = scope.nodes.get(origin_id)
+        if origin is None:
+            return None
+        if is_instance(origin):
+            inner = enter(scope, origin)
+            outputs = inner.subgraph.get("outputs", [])
+            feeding = outputs[slot].get("linkIds", []) if slot < len(outputs) else []
+            return origin_of(inner, feeding[0]) if feeding else None
+        return f"{scope.prefix}{origin_id}", slot, kind
+
+    def walk(scope: _Scope) -> None:
+        for node in scope.nodes.values():
+            if is_instance(node):
+                walk(enter(scope, node))
+                continue
+            copy = dict(node, id=f"{scope.prefix}{node['id']}", inputs=[])
+            for slot in node.get("inputs", []):
+                origin = origin_of(scope, slot["link"]) if slot.get("link") is not None else None
+                link_id = None
+                if origin is not None:
+                    link_id = len(flat_links) + 1
+                    flat_links.append([link_id, origin[0], origin[1], None, None, origin[2]])
+                copy["inputs"].append(dict(slot, link=link_id))
+            flat_nodes.append(copy)
+
+    walk(_Scope("", workflow["nodes"], workflow.get("links", [])))
+    return flat_nodes, flat_links
+
+
+
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Return the API-format prompt of the UI-format ``workflow``; raise UIConversionError naming the problem."""
     if not isinstance(workflow, dict) or "nodes" not in workflow:
         raise UIConversionError("not a UI-format workflow (no 'nodes' list)")
-    subgraph_ids = {sg.get("id") for sg in (workflow.get("definitions") or {}).get("subgraphs", [])}
-    nodes = {node["id"]: node for node in workflow["nodes"]}
-    links: dict[int, tuple[int, int, str]] = {}
-    for link in workflow.get("links", []):
-        if isinstance(link, dict):
-            links[link["id"]] = (link["origin_id"], link["origin_slot"], link.get("type", "*"))
-        else:
-            links[link[0]] = (link[1], link[2], link[5] if len(link) > 5 else "*")
+    flat_nodes, flat_links = _flatten(workflow)
+    nodes = {node["id"]: node for node in flat_nodes}
+    links = {link[0]: (link[1], link[2], link[5]) for link in flat_links}
 
     def source(link_id: int, seen: frozenset = frozenset()) -> Any:
         """The API value of a link: ``[node, slot]``, a literal (PrimitiveNode), or None (muted/dangling)."""
@@ -97,16 +173,13 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
                 if candidate.get("link") is not None and candidate.get("type") == out_type:
                     return source(candidate["link"], seen)
             return None
-        return [str(origin_id), slot]
+        return [origin_id, slot]
 
     prompt: dict[str, dict] = {}
     for node_id, node in nodes.items():
         kind = node.get("type")
         if node.get("mode", 0) in (MUTED, BYPASSED) or kind in VIRTUAL:
             continue
-        if kind in subgraph_ids:
-            raise UIConversionError(f"node {node_id} is a subgraph; subgraphs are not converted yet: unpack it in "
-                                    "the editor (or export the API format with 'Export (API)')")
         info = object_info.get(kind)
         if info is None:
             near = closest(kind, list(object_info))

@@ -1,6 +1,7 @@
 """The graph editor in a real Chromium (Debian's /usr/bin/chromium driven by Playwright) against the real engine:
 it loads with our extension and no errors from it, every bundled workflow loads with no missing node types, our
-previews render pixel-perfect, and a workflow runs from the Queue button. Screenshots go to the pytest tmp dir."""
+previews render pixel-perfect, a workflow runs from the Queue button, and subgraphs made in the editor convert to the
+prompt the editor itself queues. Screenshots go to the pytest tmp dir."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from dgx_pixels.mcp_bridge.ui_to_api import ui_to_api
 
 pytestmark = pytest.mark.engine
 
@@ -89,6 +92,44 @@ def test_bundled_workflow_loads_with_no_missing_node_types(editor, path):
     count = editor.evaluate("() => window.app.graph._nodes.length")
     assert count == len(workflow["nodes"])
     editor.screenshot(path=str(editor.shots / f"workflow_{path.stem}.png"))
+
+
+def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor, engine):
+    """Subgraphs built with the editor's own commands: a plain one fed by an outside node through a promoted
+    widget input, the same with that input unlinked and its widget set on the instance, and one nested in another.
+    Each time the editor's workflow (what it saves) goes through ui_to_api and must give the prompt the editor
+    queues (graphToPrompt), node names like ``14:13:6`` included."""
+    with urllib.request.urlopen(f"{engine.url}/object_info", timeout=60) as response:
+        info = json.load(response)
+    load_graph(editor, json.loads((WORKFLOWS / "text_to_sprite.json").read_text()))
+    steps = editor.evaluate("""async () => {
+        const g = window.app.graph;
+        const seed = LiteGraph.createNode("PrimitiveInt");
+        g.add(seed);
+        seed.widgets[0].value = 777;
+        const sampler = g.getNodeById(6);
+        seed.connect(0, sampler, sampler.inputs.findIndex(i => i.name === "seed"));
+        const inner = g.convertToSubgraph(new Set([3, 4, 6].map(id => g.getNodeById(id)))).node;
+        const linked = await window.app.graphToPrompt();
+        inner.disconnectInput(inner.inputs.findIndex(i => i.name === "seed"));
+        inner.widgets.find(w => w.name === "seed").value = 4242;
+        const unlinked = await window.app.graphToPrompt();
+        const outer = g.convertToSubgraph(new Set([inner, g.getNodeById(7)])).node;
+        const nested = await window.app.graphToPrompt();
+        return {linked, unlinked, nested, names: [inner.id, outer.id]};
+    }""")
+    inner, outer = steps.pop("names")
+
+    def plain(prompt: dict) -> dict:
+        return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
+
+    for name, step in steps.items():
+        assert step["workflow"]["definitions"]["subgraphs"], f"{name}: the editor made no subgraph"
+        assert plain(ui_to_api(step["workflow"], info)) == plain(step["output"]), name
+    sampler = plain(ui_to_api(steps["nested"]["workflow"], info))[f"{outer}:{inner}:6"]
+    assert sampler["inputs"]["seed"] == 4242
+    assert sampler["inputs"]["positive"] == [f"{outer}:{inner}:3", 0]
+    assert plain(ui_to_api(steps["linked"]["workflow"], info))[f"{inner}:6"]["inputs"]["seed"][1] == 0
 
 
 def test_sheet_preview_animates_the_tag_of_a_real_run(editor, engine, tiny_checkpoint):
