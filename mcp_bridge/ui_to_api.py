@@ -143,7 +143,6 @@ def _flatten(workflow: dict) -> tuple[list[dict], list[list]]:
     return flat_nodes, flat_links
 
 
-
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Return the API-format prompt of the UI-format ``workflow``; raise UIConversionError naming the problem."""
     if not isinstance(workflow, dict) or "nodes" not in workflow:
