@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,8 @@ def test_bundled_workflow_loads_with_no_missing_node_types(editor, path):
     editor.screenshot(path=str(editor.shots / f"workflow_{path.stem}.png"))
 
 
-def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor, engine):
+def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor, engine, run_prompt,
+                                                                           tiny_checkpoint):
     """Subgraphs built with the editor's own commands: a plain one fed by an outside node through a promoted
     widget input, the same with that input unlinked and its widget set on the instance, and one nested in another.
     Each time the editor's workflow (what it saves) goes through ui_to_api and must give the prompt the editor
@@ -130,6 +132,17 @@ def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor
     assert sampler["inputs"]["seed"] == 4242
     assert sampler["inputs"]["positive"] == [f"{outer}:{inner}:3", 0]
     assert plain(ui_to_api(steps["linked"]["workflow"], info))[f"{inner}:6"]["inputs"]["seed"][1] == 0
+
+    # The engine runs the converted nested prompt, flat names and all (small and on the tiny checkpoint).
+    prompt = ui_to_api(steps["nested"]["workflow"], info)
+    prompt["1"]["inputs"]["ckpt_name"] = tiny_checkpoint
+    prompt["2"]["inputs"]["lora_1"] = "None"
+    prompt["5"]["inputs"].update(width=64, height=64)
+    prompt[f"{outer}:{inner}:6"]["inputs"]["steps"] = 1
+    prompt["9"]["inputs"].update(width=16, height=16)
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        result = pool.submit(run_prompt, prompt, 180).result()
+    assert [f for f in result.files() if f.type == "output"], f"no image saved; outputs: {list(result.outputs)}"
 
 
 def test_sheet_preview_animates_the_tag_of_a_real_run(editor, engine, tiny_checkpoint):
