@@ -98,7 +98,8 @@ def test_bundled_workflow_loads_with_no_missing_node_types(editor, path):
 def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor, engine, run_prompt,
                                                                            tiny_checkpoint):
     """Subgraphs built with the editor's own commands: a plain one fed by an outside node through a promoted
-    widget input, the same with that input unlinked and its widget set on the instance, and one nested in another.
+    widget input, the same with that input unlinked and its widget set on the instance, one nested in another, and
+    that one muted and bypassed with the editor's commands.
     Each time the editor's workflow (what it saves) goes through ui_to_api and must give the prompt the editor
     queues (graphToPrompt), node names like ``14:13:6`` included."""
     with urllib.request.urlopen(f"{engine.url}/object_info", timeout=60) as response:
@@ -118,7 +119,17 @@ def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor
         const unlinked = await window.app.graphToPrompt();
         const outer = g.convertToSubgraph(new Set([inner, g.getNodeById(7)])).node;
         const nested = await window.app.graphToPrompt();
-        return {linked, unlinked, nested, names: [inner.id, outer.id]};
+        // The editor's own Mute and Bypass commands on the outer instance (they set its inner nodes' modes too).
+        window.app.canvas.deselectAll();
+        window.app.canvas.select(outer);
+        const command = window.app.extensionManager.command;
+        await command.execute("Comfy.Canvas.ToggleSelectedNodes.Mute");
+        const muted = await window.app.graphToPrompt();
+        await command.execute("Comfy.Canvas.ToggleSelectedNodes.Mute");
+        await command.execute("Comfy.Canvas.ToggleSelectedNodes.Bypass");
+        const bypassed = await window.app.graphToPrompt();
+        await command.execute("Comfy.Canvas.ToggleSelectedNodes.Bypass");
+        return {linked, unlinked, nested, muted, bypassed, names: [inner.id, outer.id]};
     }""")
     inner, outer = steps.pop("names")
 
@@ -128,6 +139,9 @@ def test_subgraphs_made_in_the_editor_convert_like_the_editor_queues_them(editor
     for name, step in steps.items():
         assert step["workflow"]["definitions"]["subgraphs"], f"{name}: the editor made no subgraph"
         assert plain(ui_to_api(step["workflow"], info)) == plain(step["output"]), name
+    assert not [k for k in steps["muted"]["output"] if k.startswith(f"{outer}:")]
+    assert "image" not in steps["muted"]["output"]["9"]["inputs"]
+    assert "image" not in steps["bypassed"]["output"]["9"]["inputs"]  # no IMAGE input on the instance to pass on
     sampler = plain(ui_to_api(steps["nested"]["workflow"], info))[f"{outer}:{inner}:6"]
     assert sampler["inputs"]["seed"] == 4242
     assert sampler["inputs"]["positive"] == [f"{outer}:{inner}:3", 0]
