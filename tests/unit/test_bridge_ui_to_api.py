@@ -32,6 +32,15 @@ def node(node_id, kind, inputs=(), widgets=(), mode=0, outputs=()):
             "inputs": [dict(i) for i in inputs], "outputs": [dict(o) for o in outputs]}
 
 
+def ksampler(node_id, links, widgets):
+    """A KSampler fed by the link ids (model, positive, negative, latent_image, seed); seed is a widget input."""
+    names = (("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+             ("latent_image", "LATENT"), ("seed", "INT"))
+    inputs = [{"name": name, "type": kind, "link": link} for (name, kind), link in zip(names, links)]
+    inputs[-1]["widget"] = {"name": "seed"}
+    return node(node_id, "KSampler", inputs, widgets)
+
+
 def workflow(mute_upscale=False, bypass_upscale=True):
     # links: [id, from_node, from_slot, to_node, to_slot, type]
     links = [[1, 1, 0, 5, 0, "MODEL"], [2, 1, 1, 2, 0, "CLIP"], [3, 1, 1, 3, 0, "CLIP"], [4, 2, 0, 5, 1, "CONDITIONING"],
@@ -43,12 +52,7 @@ def workflow(mute_upscale=False, bypass_upscale=True):
         node(2, "CLIPTextEncode", [{"name": "clip", "type": "CLIP", "link": 2}], ["a knight"]),
         node(3, "CLIPTextEncode", [{"name": "clip", "type": "CLIP", "link": 3}], ["blurry"]),
         node(4, "EmptyLatentImage", widgets=[64, 48, 1]),
-        node(5, "KSampler", [{"name": "model", "type": "MODEL", "link": 1},
-                             {"name": "positive", "type": "CONDITIONING", "link": 4},
-                             {"name": "negative", "type": "CONDITIONING", "link": 5},
-                             {"name": "latent_image", "type": "LATENT", "link": 6},
-                             {"name": "seed", "type": "INT", "link": 12, "widget": {"name": "seed"}}],
-             [5, "randomize", 4, 6.5, "euler", "normal", 1.0]),
+        ksampler(5, (1, 4, 5, 6, 12), [5, "randomize", 4, 6.5, "euler", "normal", 1.0]),
         node(9, "PrimitiveNode", outputs=[{"type": "INT", "links": [12]}], widgets=[1234, "fixed"]),
         node(10, "LatentUpscaleBy", [{"name": "samples", "type": "LATENT", "link": 7}], ["nearest-exact", 2.0],
              mode=4 if bypass_upscale else (2 if mute_upscale else 0), outputs=[{"type": "LATENT", "links": [8]}]),
@@ -120,12 +124,7 @@ def sample_subgraph():
     # passed straight through from input to output.
     return subgraph(SAMPLE_ID, [
         node(7, PROMPTS_ID, [{"name": "clip", "type": "CLIP", "link": 11}]),
-        node(8, "KSampler", [{"name": "model", "type": "MODEL", "link": 12},
-                             {"name": "positive", "type": "CONDITIONING", "link": 13},
-                             {"name": "negative", "type": "CONDITIONING", "link": 14},
-                             {"name": "latent_image", "type": "LATENT", "link": 15},
-                             {"name": "seed", "type": "INT", "link": 16, "widget": {"name": "seed"}}],
-             [99, "fixed", 4, 6.5, "euler", "normal", 1.0]),
+        ksampler(8, (12, 13, 14, 15, 16), [99, "fixed", 4, 6.5, "euler", "normal", 1.0]),
     ], [(11, -10, 0, 7, 0, "CLIP"), (12, -10, 1, 8, 0, "MODEL"), (13, 7, 0, 8, 1, "CONDITIONING"),
         (14, 7, 1, 8, 2, "CONDITIONING"), (15, -10, 2, 8, 3, "LATENT"), (16, -10, 3, 8, 4, "INT"),
         (17, 8, 0, -20, 0, "LATENT"), (18, -10, 2, -20, 1, "LATENT")],
