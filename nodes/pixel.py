@@ -14,6 +14,7 @@ from ..ops.alpha import BACKGROUNDS, binarize_alpha, remove_background
 from ..ops.color import alpha_from_mask, check_image, mask_from_alpha
 from ..ops.dither import DITHERS, apply_palette
 from ..ops.grid import MODES, detect_grid, recover_pixels
+from ..ops.memory import fits, pixelize_bytes
 from ..ops import outline as outline_ops
 from ..ops.outline import OUTLINES, add_outline
 from ..ops.palette import (
@@ -108,8 +109,11 @@ class Pixelize(io.ComfyNode):
                 alpha_threshold, background, outline, cleanup, seed, mask=None, palette=None) -> io.NodeOutput:
         import comfy.model_management
 
-        # IMAGE tensors live on the CPU between nodes; pixelizing on the GPU is ~10x faster per batch.
+        # IMAGE tensors live on the CPU between nodes; pixelizing on the GPU is ~10x faster per batch, when the
+        # batch fits there (otherwise the CPU, which checks its own memory).
         device = comfy.model_management.get_torch_device()
+        if not fits(pixelize_bytes(image.shape), device):
+            device = torch.device("cpu")
         image = check_image(image).to(device)
         alpha_in = alpha_from_mask(mask, image)
         size = (width, height) if width > 0 and height > 0 else None

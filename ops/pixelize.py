@@ -10,6 +10,7 @@ from .alpha import binarize_alpha, remove_background, zero_transparent
 from .color import check_image, check_mask, rgb_to_oklab
 from .dither import apply_palette
 from .grid import Grid, detect_grid, grid_from_cell, resample_grid, size_from_cell, uniform_grid
+from .memory import pixelize_bytes, require_memory
 from .outline import add_outline, remove_jaggies, remove_orphans
 from .palette import Palette, extract_palette
 
@@ -74,6 +75,9 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
     ``alpha`` is [B,H,W] with 1 = opaque. ``palette`` wins over ``colors`` (0 keeps the downscaled colours).
     Raises ValueError, naming the input, for bad images, masks, sizes, modes or palettes.
     """
+    if isinstance(image, torch.Tensor) and image.dim() == 4:  # before check_image, which reads every pixel
+        require_memory(pixelize_bytes(image.shape), image.device,
+                       f"pixelizing {image.shape[0]} image(s) of {image.shape[2]}x{image.shape[1]}")
     image = check_image(image)
     if max(image.shape[1:3]) > MAX_SIDE:
         raise ValueError(f"image is {image.shape[2]}x{image.shape[1]}; the largest side supported is {MAX_SIDE} px")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dgx_pixels.ops.alpha import binarize_alpha, remove_background
+from dgx_pixels.ops.memory import PIXELIZE_BYTES_PER_PIXEL, available_bytes, fits, pixelize_bytes, require_memory
 from dgx_pixels.ops.outline import add_outline, remove_jaggies, remove_orphans
 from dgx_pixels.ops.palette import builtin_palette
 from dgx_pixels.ops.pixelize import pixelize
@@ -132,8 +135,20 @@ def test_pixelize_grid_auto_returns_native_size():
     (dict(image=torch.rand(1, 8, 8, 3)), "give a target size"),
     (dict(image=torch.rand(1, 8, 8, 3), size=(2, 2), alpha=torch.ones(1, 4, 4)), "mask is 4x4"),
     (dict(image=torch.rand(1, 8, 8, 3), size=(2, 2), mode="bicubic"), "mode must be one of"),
+    # 400 frames of 8192² (an expanded view: no memory behind it) would need terabytes: refused before any work.
+    (dict(image=torch.zeros(1, 1, 1, 3).expand(400, 8192, 8192, 3), size=(64, 64)),
+     r"pixelizing 400 image\(s\) of 8192x8192 needs about 3200.0 GiB of memory on cpu"),
 ])
 def test_pixelize_bad_input(kwargs, match):
     image = kwargs.pop("image")
     with pytest.raises(ValueError, match=match):
         pixelize(image, **kwargs)
+
+
+def test_memory_estimate_and_what_the_cpu_has_free():
+    free = available_bytes("cpu")
+    assert free is not None and 0 < free <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert pixelize_bytes((2, 64, 32, 4)) == 2 * 64 * 32 * PIXELIZE_BYTES_PER_PIXEL
+    assert fits(1, "cpu") and not fits(free * 2, "cpu")
+    with pytest.raises(ValueError, match="sorting the frames needs about"):
+        require_memory(free * 2, "cpu", "sorting the frames")
