@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -20,6 +21,14 @@ def available_bytes(device: torch.device | str) -> int | None:
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type != "cpu":
         return None
+    free = _meminfo_available()
+    in_container = cgroup_free()
+    if free is None or in_container is None:
+        return free if in_container is None else in_container
+    return min(free, in_container)
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as meminfo:  # MemAvailable counts page cache the kernel can drop
             for line in meminfo:
@@ -31,6 +40,24 @@ def available_bytes(device: torch.device | str) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def cgroup_free(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Return what this process's memory cgroup (a container's limit) still allows, None without a limit.
+
+    /proc/meminfo shows the host's memory even inside a container, so the cgroup limit is read too (v2, then v1).
+    """
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            limit = (root / limit_file).read_text().strip()
+            usage = int((root / usage_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or int(limit) >= 1 << 60:  # v1 writes "no limit" as a number near 2**63
+            return None
+        return max(int(limit) - usage, 0)
+    return None
 
 
 def pixelize_bytes(shape: torch.Size | tuple[int, ...]) -> int:

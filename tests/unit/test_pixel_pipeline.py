@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dgx_pixels.ops.alpha import binarize_alpha, remove_background
-from dgx_pixels.ops.memory import PIXELIZE_BYTES_PER_PIXEL, available_bytes, fits, pixelize_bytes, require_memory
+from dgx_pixels.ops.memory import (
+    PIXELIZE_BYTES_PER_PIXEL,
+    available_bytes,
+    cgroup_free,
+    fits,
+    pixelize_bytes,
+    require_memory,
+)
 from dgx_pixels.ops.outline import add_outline, remove_jaggies, remove_orphans
 from dgx_pixels.ops.palette import builtin_palette
 from dgx_pixels.ops.pixelize import pixelize
@@ -152,3 +159,22 @@ def test_memory_estimate_and_what_the_cpu_has_free():
     assert fits(1, "cpu") and not fits(free * 2, "cpu")
     with pytest.raises(ValueError, match="sorting the frames needs about"):
         require_memory(free * 2, "cpu", "sorting the frames")
+
+
+def test_a_containers_memory_limit_counts(tmp_path):
+    # cgroup files as the kernel writes them: v2 with a limit, v2 without, v1's "no limit" number, none at all.
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.max").write_text("8589934592\n")
+    (v2 / "memory.current").write_text("2147483648\n")
+    assert cgroup_free(v2) == 6 * 2**30
+    (v2 / "memory.max").write_text("max\n")
+    assert cgroup_free(v2) is None
+    v1 = tmp_path / "v1" / "memory"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (v1 / "memory.usage_in_bytes").write_text("1000\n")
+    assert cgroup_free(tmp_path / "v1") is None
+    (v1 / "memory.limit_in_bytes").write_text("4096\n")
+    assert cgroup_free(tmp_path / "v1") == 3096
+    assert cgroup_free(tmp_path / "nothing") is None
