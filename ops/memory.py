@@ -21,11 +21,8 @@ def available_bytes(device: torch.device | str) -> int | None:
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type != "cpu":
         return None
-    free = _meminfo_available()
-    in_container = cgroup_free()
-    if free is None or in_container is None:
-        return free if in_container is None else in_container
-    return min(free, in_container)
+    known = [free for free in (_meminfo_available(), cgroup_free()) if free is not None]
+    return min(known) if known else None
 
 
 def _meminfo_available() -> int | None:
