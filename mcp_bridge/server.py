@@ -146,7 +146,7 @@ class Bridge:
         wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
         loop = asyncio.get_running_loop()
         interval = self.progress_interval_s
-        last = {"progress": -1.0, "at": loop.time(), "sent": False}
+        last = {"progress": -1.0, "at": loop.time()}  # progress -1: nothing sent yet
 
         async def report(current: Job) -> None:
             # Progress is for long work: nothing for a job that ends within the first interval (over HTTP its answer
@@ -155,9 +155,9 @@ class Bridge:
             if ctx is None or current.progress <= last["progress"]:
                 return
             due = loop.time() - last["at"] >= interval
-            if not due and not (current.progress >= 1.0 and last["sent"]):
+            if not due and not (current.progress >= 1.0 and last["progress"] >= 0):
                 return
-            last.update(progress=current.progress, at=loop.time(), sent=True)
+            last.update(progress=current.progress, at=loop.time())
             await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
 
         return await self.manager.wait(job.job_id, wait_s, on_change=report)

@@ -85,12 +85,12 @@ class _Scope:
         self.depth = 0 if parent is None else parent.depth + 1
 
 
-def _flatten(workflow: dict) -> tuple[list[dict], list[list]]:
+def _flatten(workflow: dict) -> tuple[list[dict], dict[int, tuple[str, int, str]]]:
     """Return the workflow's nodes with every active subgraph instance replaced by its inner nodes, and one link
-    table for them all: ``[id, origin node id, origin slot, None, None, type]`` with string node ids."""
+    table for them all: link id → (origin node id, origin slot, type), node ids as strings."""
     subgraphs = {sg.get("id"): sg for sg in (workflow.get("definitions") or {}).get("subgraphs", [])}
     flat_nodes: list[dict] = []
-    flat_links: list[list] = []
+    flat_links: dict[int, tuple[str, int, str]] = {}
 
     def is_instance(node: dict) -> bool:
         return node.get("type") in subgraphs and node.get("mode", 0) not in (MUTED, BYPASSED)
@@ -135,7 +135,7 @@ def _flatten(workflow: dict) -> tuple[list[dict], list[list]]:
                 link_id = None
                 if origin is not None:
                     link_id = len(flat_links) + 1
-                    flat_links.append([link_id, origin[0], origin[1], None, None, origin[2]])
+                    flat_links[link_id] = origin
                 copy["inputs"].append(dict(slot, link=link_id))
             flat_nodes.append(copy)
 
@@ -147,9 +147,8 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Return the API-format prompt of the UI-format ``workflow``; raise UIConversionError naming the problem."""
     if not isinstance(workflow, dict) or "nodes" not in workflow:
         raise UIConversionError("not a UI-format workflow (no 'nodes' list)")
-    flat_nodes, flat_links = _flatten(workflow)
+    flat_nodes, links = _flatten(workflow)
     nodes = {node["id"]: node for node in flat_nodes}
-    links = {link[0]: (link[1], link[2], link[5]) for link in flat_links}
 
     def source(link_id: int, seen: frozenset = frozenset()) -> Any:
         """The API value of a link: ``[node, slot]``, a literal (PrimitiveNode), or None (muted/dangling)."""

@@ -569,21 +569,25 @@ def detect_grid(image: torch.Tensor, min_cell_px: float = 2.0, max_cell_px: floa
     # Judged jointly: near-square pairs, and each axis's own best beside every cell size of the other.
     pairs = [(x, y) for i, x in enumerate(xs) for j, y in enumerate(ys)
              if i == 0 or j == 0 or abs(math.log(x[1] / y[1])) <= 0.15]
-    scores = _pair_scores(image, pairs)
-    best = min(range(len(pairs)), key=lambda i: (scores[i], i))
-    (xb, cx, ox), (yb, cy, oy) = pairs[best]
+    chosen = _best_pair(image, pairs)
     # The chosen comb's edge cells, one axis at a time.
     for axis, length in ((0, w), (1, h)):
-        xc, yc = (xb, cx, ox), (yb, cy, oy)
-        tries = [(xc, yc)]
-        if axis == 0:
-            tries += [((v, cx, ox), yc) for v in _edge_variants(xb, length, cx)]
-        else:
-            tries += [(xc, (v, cy, oy)) for v in _edge_variants(yb, length, cy)]
+        bounds, cell, phase = chosen[axis]
+        tries = [chosen]
+        for variant in _edge_variants(bounds, length, cell):
+            moved = list(chosen)
+            moved[axis] = (variant, cell, phase)
+            tries.append(tuple(moved))
         if len(tries) > 1:
-            scored = _pair_scores(image, tries)
-            (xb, cx, ox), (yb, cy, oy) = tries[min(range(len(tries)), key=lambda i: (scored[i], i))]
+            chosen = _best_pair(image, tries)
+    (xb, cx, ox), (yb, cy, oy) = chosen
     return Grid(xb, yb, cx, cy, ox, oy)
+
+
+def _best_pair(image: torch.Tensor, pairs: list) -> tuple:
+    """The (x, y) candidate with the lowest score (the first one on a tie)."""
+    scores = _pair_scores(image, pairs)
+    return pairs[min(range(len(pairs)), key=scores.__getitem__)]
 
 
 def recover_pixels(image: torch.Tensor, grid: Grid | None = None, mode: str = "majority",
