@@ -162,11 +162,12 @@ class PreviewPanel {
     canvas.style.display = "block";
     this.animation.append(select, canvas);
     const pageImages = sheet.pages.map(() => new Image());
+    const allLoaded = () => pageImages.every((img) => img.complete && img.naturalWidth);
     let order = [];
     let step = 0;
     const play = () => {
       clearTimeout(this.timer);
-      if (order.length === 0 || !pageImages.every((img) => img.complete && img.naturalWidth)) return;
+      if (order.length === 0 || !allLoaded()) return;
       const frame = sheet.frames[order[step % order.length]];
       const sheetImage = pageImages[frame?.page ?? 0];
       if (!frame || !sheetImage) return;
@@ -190,11 +191,9 @@ class PreviewPanel {
       play();
     };
     select.addEventListener("change", pickTag);
-    let loaded = 0;
     for (const [i, img] of pageImages.entries()) {
       img.addEventListener("load", () => {
-        loaded += 1;
-        if (loaded < pageImages.length) return;
+        if (!allLoaded()) return;
         pickTag();
         this.resize();
       });
