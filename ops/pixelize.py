@@ -75,9 +75,10 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
     ``alpha`` is [B,H,W] with 1 = opaque. ``palette`` wins over ``colors`` (0 keeps the downscaled colours).
     Raises ValueError, naming the input, for bad images, masks, sizes, modes or palettes.
     """
-    if isinstance(image, torch.Tensor) and image.dim() == 4:  # before check_image, which reads every pixel
+    if isinstance(image, torch.Tensor) and image.dim() in (3, 4):  # before check_image, which reads every pixel
+        frames = image.shape[0] if image.dim() == 4 else 1
         require_memory(pixelize_bytes(image.shape), image.device,
-                       f"pixelizing {image.shape[0]} image(s) of {image.shape[2]}x{image.shape[1]}")
+                       f"pixelizing {frames} image(s) of {image.shape[-2]}x{image.shape[-3]}")
     image = check_image(image)
     if max(image.shape[1:3]) > MAX_SIDE:
         raise ValueError(f"image is {image.shape[2]}x{image.shape[1]}; the largest side supported is {MAX_SIDE} px")

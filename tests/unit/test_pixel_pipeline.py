@@ -145,6 +145,9 @@ def test_pixelize_grid_auto_returns_native_size():
     # 400 frames of 8192² (an expanded view: no memory behind it) would need terabytes: refused before any work.
     (dict(image=torch.zeros(1, 1, 1, 3).expand(400, 8192, 8192, 3), size=(64, 64)),
      r"pixelizing 400 image\(s\) of 8192x8192 needs about 3200.0 GiB of memory on cpu"),
+    # One [H,W,C] image is checked too.
+    (dict(image=torch.zeros(1, 1, 3).expand(8192 * 400, 8192, 3), size=(64, 64)),
+     r"pixelizing 1 image\(s\) of 8192x3276800 needs about 3200.0 GiB"),
 ])
 def test_pixelize_bad_input(kwargs, match):
     image = kwargs.pop("image")
