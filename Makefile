@@ -11,10 +11,11 @@ $(STAMP): scripts/setup.sh pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m dgx_pixels.mcp_bridge.cli demo --out demo_output
+	$(PY) -m dgx_pixels.cli demo --out demo_output
 
 lint: setup
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 
 test: setup lint
 	$(PY) -m pytest tests -q --timeout=900
@@ -26,7 +27,7 @@ test-engine: setup
 	$(PY) -m pytest tests/engine -q --timeout=900
 
 serve: setup
-	$(PY) -m dgx_pixels.mcp_bridge.cli engine start --port $${PORT:-8188}
+	$(PY) -m dgx_pixels.cli engine start --port $${PORT:-8188}
 
 clean:
 	rm -rf demo_output .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@ Nothing here imports ComfyUI at module level, so the CLI, the MCP bridge and the
 package on machines without the engine (or without CUDA).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 WEB_DIRECTORY = "./web"
 

@@ -18,7 +18,7 @@ MIN_TORCH = (2, 1)
 
 def _load_local_engine():
     # The pack folder may be called "dgx-pixels" (not importable as a package), so load the module by path.
-    spec = importlib.util.spec_from_file_location("dgx_pixels_local_engine", PACK_DIR / "mcp_bridge" / "local_engine.py")
+    spec = importlib.util.spec_from_file_location("dgx_pixels_local_engine", PACK_DIR / "engine" / "local.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dgx_pixels.mcp_bridge.client import EngineClient
+from dgx_pixels.engine.client import EngineClient
 
 PROMPT = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},
@@ -101,12 +101,12 @@ async def run_all(url: str, runs: int, folder: Path) -> dict[str, list[float]]:
     (workflows / "bench_solid.params.json").write_text(json.dumps(MANIFEST))
     colour = Colours()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dgx_pixels.mcp_bridge.bridge_cli", "mcp", "--transport", "http",
+    server = subprocess.Popen([sys.executable, "-m", "dgx_pixels.cli.jobs", "mcp", "--transport", "http",
                                "--port", str(port), "--engine", url, "--results", str(folder / "http"),
                                "--workflows", str(workflows)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mcp = build_server([url], results_dir=folder / "mem", workflow_dirs=[workflows])
-    stdio = StdioTransport(sys.executable, ["-m", "dgx_pixels.mcp_bridge.bridge_cli", "mcp", "--engine", url,
+    stdio = StdioTransport(sys.executable, ["-m", "dgx_pixels.cli.jobs", "mcp", "--engine", url,
                                             "--results", str(folder / "stdio"), "--workflows", str(workflows)],
                            env={**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"})
     try:
@@ -154,7 +154,7 @@ def main() -> None:
         run = None
         url = args.engine
         if url is None:
-            from dgx_pixels.mcp_bridge.local_engine import pick_free_port, start_engine
+            from dgx_pixels.engine.local import pick_free_port, start_engine
 
             run = start_engine(port=pick_free_port(), run_dir=folder / "engine", cpu=True)
             url = run.url

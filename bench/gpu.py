@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.parts.split(","))
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     if args.engine is None:
-        from dgx_pixels.mcp_bridge.local_engine import find_engine_dir
+        from dgx_pixels.engine.local import find_engine_dir
 
         args.engine = find_engine_dir()
     args.engine = args.engine.resolve()

@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.engine is None:
-        from dgx_pixels.mcp_bridge.local_engine import find_engine_dir
+        from dgx_pixels.engine.local import find_engine_dir
 
         args.engine = find_engine_dir()
     if args.worker:

@@ -19,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dgx_pixels.mcp_bridge.client import EngineClient
-from dgx_pixels.mcp_bridge.local_engine import find_engine_dir, start_engine
+from dgx_pixels.engine.client import EngineClient
+from dgx_pixels.engine.local import find_engine_dir, start_engine
 from dgx_pixels.metrics.registry import EngineMetrics, LiveState, PromptOutcome
 
 TINY_CHECKPOINT = "dgx-pixels-tiny-sd15.safetensors"

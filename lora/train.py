@@ -214,7 +214,7 @@ class LoraTrainer:
 
     def check_inputs(self) -> None:
         """Every check that needs no model: dataset, base file, resume state, output folder, memory."""
-        from ..mcp_bridge.local_engine import find_engine_dir
+        from ..engine.local import find_engine_dir
 
         cfg = self.config
         self.dataset: Dataset = scan_folder(cfg.data, cfg.resolution, cfg.default_caption, cfg.trigger)

@@ -1,1 +1,1 @@
-"""The engine client, the local engine runner, the FastMCP server and the ``dgx-pixels`` CLI."""
+"""The FastMCP server and its tools, built on engine/, ops/ and export/."""

@@ -25,21 +25,13 @@ from fastmcp.server.context import Context
 from fastmcp.tools.base import ToolResult
 from mcp_types import ImageContent, ResourceLink, TextContent
 
-from .client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
-from .images import read_rgba, thumbnail_png
-from .jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
-from .params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
-from .sprites import (
-    MAX_FRAMES,
-    RESULT_URI,
-    confine,
-    decode_data_url,
-    job_file,
-    load_sheet,
-    palette_hex_file,
-    sprite_workflow,
-    without_previews,
-)
+from ..engine.client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
+from ..export.images import read_rgba, thumbnail_png
+from ..engine.jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
+from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
+from ..engine.sprites import palette_hex_file, sprite_workflow, without_previews
+from ..export.paths import confine
+from .tool_inputs import MAX_FRAMES, RESULT_URI, decode_data_url, job_file, load_sheet
 
 RESULT_SCHEME = "dgx-pixels://results"
 MAX_INLINE_IMAGES = 4
@@ -79,7 +71,7 @@ class Bridge:
     def workflow(self, name: str) -> Workflow:
         workflows = self.workflows()
         if name not in workflows:
-            from .params import closest
+            from ..engine.params import closest
 
             near = closest(name, list(workflows))
             raise ToolError(f"no workflow named '{name}'" + (f"; did you mean {near[0]!r}?" if near else "")
@@ -295,7 +287,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         (all images of that job), or an uploaded PNG as base64 / data:image/png;base64 URL. layout: grid or pack.
         Returns the sheet as a finished job: pass its job_id to deploy_to_bevy.
         """
-        from ..ops.bevy_export import write_sheet_dir
+        from ..export.bevy import write_sheet_dir
         from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps
 
         if layout not in ("grid", "pack"):
@@ -329,7 +321,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         sheet: the job_id animate returned. project: the Bevy project folder; it must lie under one of the bridge's
         --project-root folders. dry_run: report what would be written and write nothing.
         """
-        from ..ops.bevy_export import export_to_bevy
+        from ..export.bevy import export_to_bevy
 
         try:
             folder = bridge.results_dir / check_job_id(sheet.strip())
@@ -358,7 +350,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
 
         Waits up to wait_s like generate; a longer job answers {job_id, status}.
         """
-        from .generate_cli import CompareRequest, comparison_prompt
+        from ..engine.requests import CompareRequest, comparison_prompt
 
         request = CompareRequest(prompt=prompt, loras=list(loras), strengths=list(strengths or [0.0, 0.6, 1.0]),
                                  seed=seed, checkpoint=checkpoint, size=size, render_px=render_px, steps=steps,

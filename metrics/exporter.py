@@ -19,7 +19,7 @@ from collections import OrderedDict
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 
-from ..mcp_bridge.client import EngineClient, EngineClientError
+from ..engine.client import EngineClient, EngineClientError
 from .gpu import samples_from_system_stats
 from .registry import EngineMetrics, LiveState, outcome_from_history
 

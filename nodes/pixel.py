@@ -10,19 +10,19 @@ from pathlib import Path
 import torch
 from comfy_api.latest import io, ui
 
+from ..export.palettes import load_palette_file
+from ..host.memory import fits, pixelize_bytes, require_pixelize_memory
+from ..ops import outline as outline_ops
 from ..ops.alpha import BACKGROUNDS, binarize_alpha, remove_background
 from ..ops.color import alpha_from_mask, check_image, mask_from_alpha
 from ..ops.dither import DITHERS, apply_palette
 from ..ops.grid import MODES, detect_grid, recover_pixels
-from ..ops.memory import fits, pixelize_bytes
-from ..ops import outline as outline_ops
 from ..ops.outline import OUTLINES, add_outline
 from ..ops.palette import (
     MAX_COLORS,
     builtin_palette,
     builtin_palette_names,
     extract_palette,
-    load_palette_file,
     palette_image,
 )
 from ..ops.pixelize import ALPHA_MODES, darkest_color, pixelize, with_alpha
@@ -114,6 +114,8 @@ class Pixelize(io.ComfyNode):
         device = comfy.model_management.get_torch_device()
         if not fits(pixelize_bytes(image.shape), device):
             device = torch.device("cpu")
+        if device.type == "cpu":
+            require_pixelize_memory(image)
         image = check_image(image).to(device)
         alpha_in = alpha_from_mask(mask, image)
         size = (width, height) if width > 0 and height > 0 else None

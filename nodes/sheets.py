@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from ..ops.bevy_export import CATEGORIES, export_to_bevy
+from ..export.bevy import CATEGORIES, export_to_bevy
 from ..ops.color import alpha_from_mask, mask_from_alpha
 from ..ops.sheet import DIRECTIONS, AnimationTag, SheetOptions, build_sheet, combine_sheets, durations_from_fps, sheet_summary
 

@@ -45,12 +45,12 @@ def border_color(image: torch.Tensor) -> torch.Tensor:
 
 
 def remove_background(image: torch.Tensor, method: str = "flood", key_rgb: tuple[float, float, float] | None = None,
-                      tolerance: float = 0.05, enclosed: bool = False) -> torch.Tensor:
+                      tolerance: float = 0.05, enclosed: bool = False, lab: torch.Tensor | None = None) -> torch.Tensor:
     """Return RGBA ``image`` with the background made transparent (RGB zeroed there).
 
     ``method`` "key" clears every pixel within ``tolerance`` (OKLab distance) of the key colour; "flood" clears
     only those connected to the image border, plus enclosed holes when ``enclosed``. The key defaults to the
-    most common border colour of each frame. Raises ValueError on an unknown method or tolerance outside 0..1.
+    most common border colour of each frame. ``lab`` is the RGB already in OKLab, when the caller has it. Raises ValueError on an unknown method or tolerance outside 0..1.
     """
     if method not in BACKGROUNDS:
         raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {method!r}")
@@ -64,7 +64,8 @@ def remove_background(image: torch.Tensor, method: str = "flood", key_rgb: tuple
         key = border_color(image)
     else:
         key = torch.tensor(key_rgb, dtype=image.dtype, device=image.device).expand(image.shape[0], 3)
-    dist = (rgb_to_oklab(image[..., :3]) - rgb_to_oklab(key)[:, None, None, :]).norm(dim=-1)
+    lab = rgb_to_oklab(image[..., :3]) if lab is None else lab
+    dist = (lab - rgb_to_oklab(key)[:, None, None, :]).norm(dim=-1)
     candidate = (dist <= tolerance) & (image[..., 3] > 0)
     if method == "flood" and not enclosed:
         candidate = _connected_to_border(candidate | (image[..., 3] <= 0)) & candidate

@@ -30,11 +30,13 @@ def _palette_step(palette_lab: torch.Tensor) -> float:
     return float(d.min(1).values.median())
 
 
-def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", strength: float = 1.0) -> torch.Tensor:
+def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", strength: float = 1.0,
+                  lab: torch.Tensor | None = None) -> torch.Tensor:
     """Return ``image`` [B,H,W,C] with every opaque pixel set to a colour of ``palette`` (alpha kept).
 
     Ordered dither depends only on a pixel's position and colour, so static regions never flicker between
-    frames. Raises ValueError on an unknown dither or a strength outside 0..2.
+    frames. ``lab`` is ``image``'s colours already in OKLab (a caller that has them saves a conversion). Raises
+    ValueError on an unknown dither or a strength outside 0..2.
     """
     if dither not in DITHERS:
         raise ValueError(f"dither must be one of {', '.join(DITHERS)}, got {dither!r}")
@@ -48,7 +50,7 @@ def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", s
         # The diffusion runs on the CPU; OKLab is taken there too, so a GPU input dithers to the CPU's pixels.
         idx = _floyd_steinberg(rgb_to_oklab(rgb.cpu()), alpha, palette.oklab(), strength).to(image.device)
     else:
-        lab = rgb_to_oklab(rgb)
+        lab = rgb_to_oklab(rgb) if lab is None else lab
         if dither.startswith("bayer") and strength > 0:
             n = int(dither[5:])
             h, w = image.shape[1:3]

@@ -70,6 +70,8 @@ def palette_from_hex(name: str, hex_colors: list[str] | tuple[str, ...], source:
         colors.append([int(value[i:i + 2], 16) for i in (0, 2, 4)])
     if not colors:
         raise ValueError(f"palette {name!r} has no colours")
+    if len(colors) > MAX_COLORS:
+        raise ValueError(f"palette {name!r} has {len(colors)} colours; a palette holds at most {MAX_COLORS}")
     return Palette(name, np.array(colors, dtype=np.uint8), source)
 
 
@@ -117,16 +119,6 @@ def parse_palette(data: bytes, filename: str) -> Palette:
     raise ValueError(f"palette file {filename!r} is not a .hex, GIMP .gpl, JASC .pal or PNG palette")
 
 
-def load_palette_file(path: str | Path) -> Palette:
-    """Return the Palette stored at ``path``; raise ValueError when it cannot be read or holds no colours."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read palette file {str(path)!r}: {exc.strerror or exc}") from exc
-    return parse_palette(data, path.name)
-
-
 def _rgb_row(line: str) -> list[list[int]]:
     """``[[r, g, b]]`` when ``line`` starts with three decimal numbers (each capped at 255), else ``[]``."""
     parts = line.split()
@@ -145,6 +137,8 @@ def _parse_gpl(lines: list[str], name: str, filename: str) -> Palette:
         colors.extend(_rgb_row(line))
     if not colors:
         raise ValueError(f"palette file {filename!r} (GIMP .gpl) lists no colours")
+    if len(colors) > MAX_COLORS:
+        raise ValueError(f"palette file {filename!r} lists {len(colors)} colours; a palette holds at most {MAX_COLORS}")
     return Palette(name, np.array(colors, dtype=np.uint8), filename)
 
 
@@ -154,6 +148,8 @@ def _parse_jasc(lines: list[str], name: str, filename: str) -> Palette:
         colors.extend(_rgb_row(line))
     if not colors:
         raise ValueError(f"palette file {filename!r} (JASC .pal) lists no colours")
+    if len(colors) > MAX_COLORS:
+        raise ValueError(f"palette file {filename!r} lists {len(colors)} colours; a palette holds at most {MAX_COLORS}")
     return Palette(name, np.array(colors, dtype=np.uint8), filename)
 
 
@@ -237,21 +233,22 @@ def cluster_sums_by_matmul(points: torch.Tensor, assign: torch.Tensor, k: int, c
 
 
 def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None, seed: int = 0,
-                    iterations: int = 12, name: str = "extracted") -> Palette:
+                    iterations: int = 12, name: str = "extracted", lab: torch.Tensor | None = None) -> Palette:
     """Return one palette of at most ``k`` colours fitted to all opaque pixels of the batch ``rgb`` [B,H,W,3].
 
-    Median cut in OKLab seeds k-means (deterministic), refined by Lloyd iterations. Raises ValueError when
+    Median cut in OKLab seeds k-means (deterministic), refined by Lloyd iterations. ``lab`` is ``rgb`` already in
+    OKLab, when the caller has it. Raises ValueError when
     ``k`` is outside 1..256 or larger than the number of opaque pixels.
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"colors must be between 1 and {MAX_COLORS}, got {k}")
-    pixels = _gather_fit_pixels(rgb, alpha, seed)
+    pixels = _gather_fit_pixels(rgb if lab is None else lab, alpha, seed)
     if len(pixels) == 0:
         raise ValueError("the image has no opaque pixels to take a palette from; lower the alpha threshold")
     if k > len(pixels):
         raise ValueError(f"colors={k} is larger than the {len(pixels)} opaque pixels of the image; "
                          f"use at most {len(pixels)}")
-    lab = rgb_to_oklab(pixels)
+    lab = rgb_to_oklab(pixels) if lab is None else pixels
     centres = _median_cut(lab, k)
     for _ in range(iterations):
         assign = _nearest(lab, centres)

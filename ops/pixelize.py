@@ -10,7 +10,6 @@ from .alpha import binarize_alpha, remove_background, zero_transparent
 from .color import check_image, check_mask, rgb_to_oklab
 from .dither import apply_palette
 from .grid import Grid, detect_grid, grid_from_cell, resample_grid, size_from_cell, uniform_grid
-from .memory import pixelize_bytes, require_memory
 from .outline import add_outline, remove_jaggies, remove_orphans
 from .palette import Palette, extract_palette
 
@@ -75,10 +74,6 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
     ``alpha`` is [B,H,W] with 1 = opaque. ``palette`` wins over ``colors`` (0 keeps the downscaled colours).
     Raises ValueError, naming the input, for bad images, masks, sizes, modes or palettes.
     """
-    if isinstance(image, torch.Tensor) and image.dim() in (3, 4):  # before check_image, which reads every pixel
-        frames = image.shape[0] if image.dim() == 4 else 1
-        require_memory(pixelize_bytes(image.shape), image.device,
-                       f"pixelizing {frames} image(s) of {image.shape[-2]}x{image.shape[-3]}")
     image = check_image(image)
     if max(image.shape[1:3]) > MAX_SIDE:
         raise ValueError(f"image is {image.shape[2]}x{image.shape[1]}; the largest side supported is {MAX_SIDE} px")
@@ -90,9 +85,12 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
 
     chosen = pick_grid(rgba, size, cell_px, grid, offset)
     small = resample_grid(rgba, chosen, mode, inset=0.2 if grid == "auto" else 0.0)
+    # One OKLab conversion serves every step below: they change alpha only, never an opaque pixel's colour.
+    small_lab = rgb_to_oklab(small[..., :3])
 
     if background != "none":
-        small = remove_background(small, background, tolerance=background_tolerance, enclosed=enclosed_holes)
+        small = remove_background(small, background, tolerance=background_tolerance, enclosed=enclosed_holes,
+                                  lab=small_lab)
         has_alpha = True
     keep_alpha = alpha_mode == "keep" or (alpha_mode == "auto" and has_alpha)
     if keep_alpha:
@@ -104,8 +102,8 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
         if colors == 0:
             palette = _palette_of(small)
         else:
-            palette = extract_palette(small[..., :3], colors, alpha=small[..., 3], seed=seed)
-    small = apply_palette(small, palette, dither, dither_strength)
+            palette = extract_palette(small[..., :3], colors, alpha=small[..., 3], seed=seed, lab=small_lab)
+    small = apply_palette(small, palette, dither, dither_strength, lab=small_lab)
     if cleanup:
         small = remove_jaggies(remove_orphans(small))
     if outline != "none":

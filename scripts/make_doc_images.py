@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from dgx_pixels.mcp_bridge.demo_art import draw_knight_frame, draw_walk_cycle  # noqa: E402
+from dgx_pixels.cli.demo_art import draw_knight_frame, draw_walk_cycle  # noqa: E402
 from dgx_pixels.ops.grid import detect_grid, resample_grid  # noqa: E402
 from dgx_pixels.ops.outline import remove_jaggies, remove_orphans  # noqa: E402
 from dgx_pixels.ops.palette import builtin_palette, extract_palette  # noqa: E402

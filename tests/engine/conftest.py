@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dgx_pixels.mcp_bridge.client import EngineClient, OutputFile, PromptResult
-from dgx_pixels.mcp_bridge.local_engine import EngineRun, find_engine_dir, pick_free_port, start_engine
+from dgx_pixels.engine.client import EngineClient, OutputFile, PromptResult
+from dgx_pixels.engine.local import EngineRun, find_engine_dir, pick_free_port, start_engine
 
 TINY_CHECKPOINT = "dgx-pixels-tiny-sd15.safetensors"
 

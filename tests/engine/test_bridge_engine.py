@@ -24,7 +24,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
-from dgx_pixels.mcp_bridge.client import (
+from dgx_pixels.engine.client import (
     EngineClient,
     ExecutionFailed,
     ExecutionInterrupted,
@@ -32,7 +32,7 @@ from dgx_pixels.mcp_bridge.client import (
     PromptValidationError,
     least_loaded,
 )
-from dgx_pixels.mcp_bridge.jobs import JobManager
+from dgx_pixels.engine.jobs import JobManager
 from dgx_pixels.mcp_bridge.server import build_server
 from engine_helpers import stop_process
 from prompt_graph import Graph
@@ -51,7 +51,7 @@ def solid_prompt(color: int, size: int = 16, factor: int = 2, prefix: str = "bri
 
 
 def slow_prompt(checkpoint: str, steps: int = 60, seed: int | None = None) -> dict:
-    from dgx_pixels.mcp_bridge.params import find_workflow
+    from dgx_pixels.engine.params import find_workflow
 
     return find_workflow("txt2img_basic").apply({"checkpoint": checkpoint, "steps": steps, "width": 64,
                                                   "height": 64, "seed": seed or uuid.uuid4().int % 10**9})
@@ -392,12 +392,12 @@ def free_port() -> int:
 
 def dgx_pixels_command() -> list[str]:
     """The full ``dgx-pixels`` command (loads every subcommand, torch included)."""
-    return [sys.executable, "-m", "dgx_pixels.mcp_bridge.cli"]
+    return [sys.executable, "-m", "dgx_pixels.cli"]
 
 
 def bridge_command() -> list[str]:
     """The light entry point of the bridge commands (no torch): what MCP client configs should launch."""
-    return [sys.executable, "-m", "dgx_pixels.mcp_bridge.bridge_cli"]
+    return [sys.executable, "-m", "dgx_pixels.cli.bridge"]
 
 
 class HttpBridge:
@@ -495,7 +495,7 @@ def test_official_mcp_client_over_http_with_token(engine, http_bridge):
 def test_cli_submit_status_cancel_exit_codes(engine, tiny_checkpoint, tmp_path, capsys):
     """In-process through the same parser and commands (each subprocess would pay the imports again); the exit
     code of a real process is checked once at the end."""
-    from dgx_pixels.mcp_bridge.bridge_cli import main
+    from dgx_pixels.cli.bridge import main
 
     def cli(*args):
         capsys.readouterr()

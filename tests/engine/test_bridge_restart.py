@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from dgx_pixels.mcp_bridge.client import EngineClient
-from dgx_pixels.mcp_bridge.jobs import FINAL_STATES, LOST, JobManager
-from dgx_pixels.mcp_bridge.local_engine import pick_free_port, start_engine
+from dgx_pixels.engine.client import EngineClient
+from dgx_pixels.engine.jobs import FINAL_STATES, LOST, JobManager
+from dgx_pixels.engine.local import pick_free_port, start_engine
 from prompt_graph import Graph, txt2img
 
 pytestmark = pytest.mark.engine

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dgx_pixels.mcp_bridge.ui_to_api import ui_to_api
+from dgx_pixels.engine.ui_to_api import ui_to_api
 
 pytestmark = pytest.mark.engine
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dgx_pixels.mcp_bridge.client import PromptValidationError
+from dgx_pixels.engine.client import PromptValidationError
 import prompt_graph
 from prompt_graph import Graph, NodeRef
 

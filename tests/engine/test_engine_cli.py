@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dgx_pixels.mcp_bridge.local_engine import http_ok, pick_free_port
+from dgx_pixels.engine.local import http_ok, pick_free_port
 
 pytestmark = pytest.mark.engine
 
-CLI = [sys.executable, "-m", "dgx_pixels.mcp_bridge.cli"]
+CLI = [sys.executable, "-m", "dgx_pixels.cli"]
 
 
 def engine_pids(port: int) -> list[int]:

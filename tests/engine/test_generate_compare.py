@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from dgx_pixels.lora.train import state_path
-from dgx_pixels.mcp_bridge.client import EngineClient
-from dgx_pixels.mcp_bridge.cli import main
-from dgx_pixels.mcp_bridge.generate_cli import CompareRequest, comparison_prompt
+from dgx_pixels.engine.client import EngineClient
+from dgx_pixels.cli.main import main
+from dgx_pixels.engine.requests import CompareRequest, comparison_prompt
 from dgx_pixels.ops.compare_grid import plan_grid
-from test_lora_train import WORKER, write_sprites
+from lora_helpers import WORKER, write_sprites
 
 pytestmark = pytest.mark.engine
 SIZE = 16

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from dgx_pixels.lora.files import read_header
-from dgx_pixels.mcp_bridge.client import ExecutionFailed
+from dgx_pixels.engine.client import ExecutionFailed
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine

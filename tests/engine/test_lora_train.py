@@ -13,30 +13,17 @@ import json
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from dgx_pixels.lora.files import lora_info, read_header
 from dgx_pixels.lora.train import CheckpointMismatchError, TrainConfig, state_path, train_lora
+from lora_helpers import WORKER, write_sprites
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine
 
-WORKER = Path(__file__).with_name("lora_train_worker.py")
 RANK, ALPHA, STEPS = 4, 2.0, 3
-
-
-def write_sprites(folder: Path, count: int = 3, caption: str = "knight sprite") -> Path:
-    """``count`` random 16×16 sprites with captions in ``folder``; returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"s{index}.png")
-        (folder / f"s{index}.txt").write_text(caption)
-    return folder
 
 
 @pytest.fixture(scope="module")

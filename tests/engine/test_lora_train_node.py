@@ -11,7 +11,7 @@ from PIL import Image
 
 from dgx_pixels.lora.files import lora_info, read_header
 from dgx_pixels.lora.train import state_path
-from dgx_pixels.mcp_bridge.client import ExecutionFailed
+from dgx_pixels.engine.client import ExecutionFailed
 from prompt_graph import Graph
 
 pytestmark = pytest.mark.engine

@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dgx_pixels.mcp_bridge.client import EngineClient
-from dgx_pixels.mcp_bridge.local_engine import pick_free_port
+from dgx_pixels.engine.client import EngineClient
+from dgx_pixels.engine.local import pick_free_port
 from dgx_pixels.metrics.exporter import Exporter
 from engine_helpers import stop_process
 from prompt_graph import Graph
@@ -79,7 +79,7 @@ def test_exporter_counts_history_once_and_incrementally(engine):
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
 def test_exporter_command_serves_a_valid_exposition(engine):
     port = pick_free_port()
-    process = subprocess.Popen([sys.executable, "-m", "dgx_pixels.mcp_bridge.cli", "metrics-exporter",
+    process = subprocess.Popen([sys.executable, "-m", "dgx_pixels.cli", "metrics-exporter",
                                 "--engine", engine.url, "--port", str(port), "--interval", "0.5"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dgx_pixels.mcp_bridge.client import EngineClient
-from dgx_pixels.mcp_bridge.local_engine import pick_free_port
+from dgx_pixels.engine.client import EngineClient
+from dgx_pixels.engine.local import pick_free_port
 import prompt_graph
 from engine_helpers import stop_process
 from prompt_graph import Graph

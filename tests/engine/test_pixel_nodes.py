@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from prompt_graph import Graph, txt2img
 
-from dgx_pixels.mcp_bridge.client import ExecutionFailed
+from dgx_pixels.engine.client import ExecutionFailed
 
 pytestmark = pytest.mark.engine
 

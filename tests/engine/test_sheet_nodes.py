@@ -5,7 +5,7 @@ import json
 import pytest
 from prompt_graph import Graph
 
-from dgx_pixels.mcp_bridge.client import ExecutionFailed
+from dgx_pixels.engine.client import ExecutionFailed
 
 pytestmark = pytest.mark.engine
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgx_pixels.mcp_bridge.ui_to_api import ui_to_api
+from dgx_pixels.engine.ui_to_api import ui_to_api
 
 pytestmark = pytest.mark.engine
 

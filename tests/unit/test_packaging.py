@@ -24,7 +24,7 @@ def test_requirements_txt_mirrors_pyproject_dependencies():
 
 def test_registry_metadata_is_complete_and_pins_the_tested_engine():
     from dgx_pixels import __version__
-    from dgx_pixels.mcp_bridge.local_engine import PINNED_ENGINE_VERSION
+    from dgx_pixels.engine.local import PINNED_ENGINE_VERSION
 
     project = PYPROJECT["project"]
     assert project["name"] == "dgx-pixels"
@@ -47,8 +47,8 @@ def test_design_card_layout_is_present():
 
 def test_pack_imports_without_comfyui_or_cuda():
     # A fresh interpreter: importing the package and its ComfyUI-free layers must not pull in ComfyUI.
-    code = ("import sys, dgx_pixels, dgx_pixels.ops, dgx_pixels.mcp_bridge.client, dgx_pixels.mcp_bridge.cli, "
-            "dgx_pixels.mcp_bridge.local_engine; "
+    code = ("import sys, dgx_pixels, dgx_pixels.ops, dgx_pixels.engine.client, dgx_pixels.cli.main, "
+            "dgx_pixels.engine.local; "
             "bad = [m for m in ('comfy', 'comfy_api', 'nodes', 'server', 'folder_paths') if m in sys.modules]; "
             "assert not bad, bad; assert callable(dgx_pixels.comfy_entrypoint); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -62,6 +62,21 @@ def test_console_script_is_installed():
     assert script.exists(), "pip install -e . did not install the dgx-pixels command"
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "engine" in out.stdout and "doctor" in out.stdout
+
+
+def test_every_cli_entry_point_runs():
+    # python -m dgx_pixels.cli is the console script; the mcp_bridge names are 0.1's, still in MCP client configs.
+    for module in ("dgx_pixels.cli", "dgx_pixels.cli.bridge", "dgx_pixels.mcp_bridge.cli",
+                   "dgx_pixels.mcp_bridge.bridge_cli"):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "submit" in out.stdout, (module, out.stderr)
+
+
+def test_bridge_entry_point_loads_no_torch():
+    code = "import sys, dgx_pixels.cli.bridge, dgx_pixels.mcp_bridge.server; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_no_runtime_pip_eval_or_exec_in_shipped_code():

@@ -1,0 +1,51 @@
+"""The ``dgx-pixels`` command: one parser gathering every command group (each in its own module of ``cli/``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..engine.local import EngineError
+from .common import fail
+from .demo import add_demo_parser
+from .engine import add_engine_parsers
+from .generate import add_compare_parser, add_generate_parser
+from .jobs import add_job_parsers, add_submit_parser
+from .lora import add_train_lora_parser
+from .mcp import add_mcp_parser
+from .metrics import add_metrics_exporter_parser
+from .pixelize import add_pixelize_parser
+from .sheet import add_deploy_parser, add_sheet_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dgx-pixels", description="DGX-Pixels: game-ready pixel art with ComfyUI.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_engine_parsers(commands)
+    add_demo_parser(commands)
+    add_mcp_parser(commands)
+    add_submit_parser(commands)
+    add_job_parsers(commands)
+    add_generate_parser(commands)
+    add_compare_parser(commands)
+    add_train_lora_parser(commands)
+    add_pixelize_parser(commands)
+    add_sheet_parser(commands)
+    add_deploy_parser(commands)
+    add_metrics_exporter_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``dgx-pixels`` command and return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except EngineError as exc:
+        return fail(str(exc), 2)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""``dgx-pixels pixelize``: pixel art from image files with the pack's ops, no engine needed.
+
+``add_pixelize_parser(subparsers)`` registers the subcommand; it sets ``func`` to a callable taking the parsed
+namespace and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..export.palettes import load_palette_file
+from ..host.memory import require_pixelize_memory
+from ..ops.dither import DITHERS
+from ..ops.grid import MODES
+from ..ops.palette import Palette, builtin_palette, builtin_palette_names, extract_palette
+from ..ops.pixelize import ALPHA_MODES, pixelize
+from ..ops.scale import scale_nearest_integer
+
+
+def _size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)[xX](\d+)", text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 64x64")
+    return int(match.group(1)), int(match.group(2))
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """Return the image at ``path`` as [1,H,W,C] float (C=4 when it has transparency); raise ValueError if unreadable."""
+    try:
+        with Image.open(path) as img:
+            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            arr = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"input {path}: cannot be read as an image ({exc})") from None
+    return torch.from_numpy(arr.copy()).float().div(255.0).unsqueeze(0)
+
+
+def save_png_atomic(image: torch.Tensor, path: Path) -> None:
+    """Write one [H,W,C] float image as PNG at ``path`` via a temporary file in the same folder and a rename."""
+    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+    pil = Image.fromarray(arr, "RGBA" if arr.shape[-1] == 4 else "RGB")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pil.save(handle, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_palette(text: str) -> Palette:
+    """Return the built-in palette named ``text`` or the palette file at ``text``; raise ValueError otherwise."""
+    if Path(text).suffix and Path(text).exists():
+        return load_palette_file(text)
+    if text.lower().replace(" ", "-").replace("_", "-") in builtin_palette_names():
+        return builtin_palette(text)
+    if Path(text).suffix:
+        raise ValueError(f"--palette {text!r}: no such file")
+    return builtin_palette(text)
+
+
+def run_pixelize(args: argparse.Namespace) -> int:
+    """Pixelize ``args.inputs`` into ``args.out``; return the exit code (2 on bad input)."""
+    try:
+        paths = [Path(p) for p in args.inputs]
+        images = [load_image(p) for p in paths]
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        names = [out_dir / (p.stem + ".png") for p in paths]
+        if len(set(names)) != len(names):
+            raise ValueError("two inputs have the same file name; their outputs would overwrite each other")
+        if args.scale < 1:
+            raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+        palette = resolve_palette(args.palette) if args.palette else None
+        grid = "auto" if args.grid == "auto" else "fixed"
+        if grid == "fixed" and args.size is None and args.cell is None:
+            raise ValueError("say the output size: --size WxH, --cell N or --grid auto")
+        options = dict(size=args.size, cell_px=args.cell, grid=grid, mode=args.mode, dither=args.dither,
+                       alpha_mode=args.alpha, outline="outer" if args.outline else "none", cleanup=args.cleanup,
+                       background=args.background, seed=args.seed)
+        results: list[torch.Tensor] = []
+        shapes = {tuple(img.shape[1:]) for img in images}
+        if len(shapes) == 1:
+            # Same size: one batch, so one palette is fitted to all of them (like frames of an animation).
+            require_pixelize_memory(torch.cat(images))
+            batch = pixelize(torch.cat(images), colors=args.colors, palette=palette, **options).image
+            results = list(batch)
+        else:
+            if palette is None and args.colors > 0:
+                pixels = torch.cat([img[..., :3].reshape(1, -1, 1, 3) for img in images], dim=1)
+                alpha = torch.cat([(img[..., 3] if img.shape[-1] == 4 else torch.ones_like(img[..., 0])).reshape(1, -1, 1)
+                                   for img in images], dim=1)
+                palette = extract_palette(pixels, args.colors, alpha=alpha, seed=args.seed)
+            for img in images:
+                require_pixelize_memory(img)
+            results = [pixelize(img, colors=args.colors, palette=palette, **options).image[0] for img in images]
+        for image, target in zip(results, names):
+            if args.scale > 1:
+                image = scale_nearest_integer(image.unsqueeze(0), args.scale)[0]
+            save_png_atomic(image, target)
+            print(target)  # noqa: T201
+    except ValueError as exc:
+        print(f"dgx-pixels pixelize: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+def add_pixelize_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``pixelize`` on ``subparsers`` and return its parser."""
+    p = subparsers.add_parser(
+        "pixelize", help="turn images into pixel art at native size (no engine needed)",
+        description="Each output is written to DIR/<input name>.png at native size (RGBA when alpha is kept). "
+                    "With several inputs and --colors, one palette serves them all.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, ...)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=_size, metavar="WxH", help="exact output size, e.g. 64x64")
+    size.add_argument("--cell", type=float, metavar="N", help="cell size in source pixels")
+    p.add_argument("--grid", choices=["fixed", "auto"], default="fixed",
+                   help="auto: recover the grid of fake pixel art (with --cell: manual cell override)")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colors", type=int, default=16, metavar="K", help="fit a K-colour palette (default 16)")
+    colour.add_argument("--palette", metavar="NAME_OR_FILE",
+                        help=f"built-in ({', '.join(builtin_palette_names())}) or .hex/.gpl/.pal/.png file")
+    p.add_argument("--dither", choices=list(DITHERS), default="none")
+    p.add_argument("--alpha", choices=list(ALPHA_MODES), default="auto")
+    p.add_argument("--background", choices=["none", "key", "flood"], default="none",
+                   help="remove the background colour (flood: only connected to the border)")
+    p.add_argument("--outline", action="store_true", help="add a 1 px outer outline in the darkest colour")
+    p.add_argument("--cleanup", action="store_true", help="remove orphan pixels and jaggies")
+    p.add_argument("--mode", choices=list(MODES), default="contrast", help="how each cell picks its colour")
+    p.add_argument("--scale", type=int, default=1, metavar="N", help="enlarge the output N× (nearest)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_pixelize)
+    return p

@@ -1,0 +1,1 @@
+"""What this machine offers (free memory per device), read once here for every room that allocates."""
