@@ -1,12 +1,18 @@
 """The one export writer: a sprite sheet into ``<bevy project>/assets/<subdir>/<asset>/``, safely.
 
-Order of work: validate everything (names, paths, images, manifest) → plan the files in memory → back up the
-previous version → write each file to a temporary name in the same folder and ``os.replace`` it over the target
-(every PNG page first, metadata after, the project manifest last; pages an earlier, larger export left
-are removed only then). A Bevy file watcher therefore never sees a
-half-written file, and a crash leaves either the old or the new version of each file. Nothing is written when a check fails,
-and nothing at all on a dry run. Exports into one project take turns under a file lock
-(``.dgx-pixels/export.lock``), so concurrent writers never lose each other's manifest entries.
+Order of work: validate everything (names, byte lengths, paths, images, manifest) → plan the files in memory →
+under the project lock (``.dgx-pixels/export.lock``) finish any export a crash interrupted → one transaction:
+a journal (``.dgx-pixels/journal.json``) names every temporary file before it exists, each new file is written
+beside its target under a temporary name, the previous version is copied into a backup, then the journal is
+switched to "commit" with one atomic rename (the commit point) and the temporary files are renamed over their
+targets (PNG pages first, metadata next, the project manifest last, files of an earlier export it does not rewrite removed at
+the end). Recovery rolls a committed journal forward and an uncommitted one back, so once it has run the asset
+folder and the manifest hold one export's files, never a mix. The next export and ``read_sheet_dir`` run it.
+
+Every folder below the project root is opened without following symbolic links (``O_NOFOLLOW`` walk with
+``dir_fd``), so no write, rename or delete lands outside the project. Backups live in
+``.dgx-pixels/backups/<asset>/NNNNNN/`` with a ``dgx-backup.json`` record of the files they hold; rotation deletes
+only those files, and the folder when it is then empty.
 """
 
 from __future__ import annotations
@@ -16,10 +22,9 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
+import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +42,29 @@ MAX_SIDE_PX = 4096
 MAX_PNG_BYTES = 10 * 1024 * 1024
 KEEP_BACKUPS = 5
 MANIFEST_NAME = "manifest.json"
-LOCK_PATH = ".dgx-pixels/export.lock"
+STATE_DIR = ".dgx-pixels"
+LOCK_PATH = f"{STATE_DIR}/export.lock"
 LOCK_TIMEOUT_S = 60.0
-BACKUP_DIR = ".dgx-pixels/backups"
+BACKUP_DIR = f"{STATE_DIR}/backups"
+BACKUP_RECORD = "dgx-backup.json"
+JOURNAL_NAME = "journal.json"
+NAME_MAX_BYTES = 255  # PC_NAME_MAX of ext4, btrfs, xfs, NTFS (UTF-16 units there, never fewer than UTF-8 bytes)
 _TMP_SUFFIX = ".dgxtmp"
+_SHEET_JOURNAL_SUFFIX = ".dgxjournal"
+_GONE = ".gone"  # a backup folder being deleted
+# The longest ending an asset's files get (``.assets.ron``; pages ``_NNN.png`` are shorter below 10^6 pages).
+_LONGEST_SUFFIX = ".assets.ron"
 _PART = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SUBDIR_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³])\s*(\..*)?$", re.IGNORECASE)
+# dir_fd operations make the no-follow walk race-free; without them (Windows) each step is checked, then used.
+_HAVE_DIR_FD = (
+    {os.open, os.mkdir, os.unlink, os.rmdir, os.rename, os.stat} <= os.supports_dir_fd and os.listdir in os.supports_fd
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
 
 
 @dataclass
@@ -73,8 +95,36 @@ class ExportReport:
         return "\n".join(lines)
 
 
+def check_file_name(label: str, name: str, added: str = "") -> None:
+    """Return None when ``name`` is a portable file name that stays within 255 bytes with ``added`` appended (and
+    a temp file's ``.NAME.dgxtmp`` around it); raise one ValueError naming ``label`` otherwise: separators, NUL and
+    control characters, ``<>:"|?*``, Windows device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with or without an
+    extension), a leading or trailing dot or space, '.'/'..', or too many bytes."""
+    shown = name if len(name) <= 40 else name[:37] + "..."
+    if "/" in name or "\\" in name or os.sep in name:
+        raise ValueError(f"{label} {shown!r} must be a plain file name without path separators")
+    if name in ("", ".", ".."):
+        raise ValueError(f"{label} {name!r} is not a file name")
+    bad = _BAD_CHARS.search(name)
+    if bad:
+        raise ValueError(f"{label} {shown!r} contains {bad.group()!r}, which file names may not hold (control "
+                         "characters, NUL and <>:\"|?* are refused so the files also work on Windows)")
+    if name[0] in ". " or name[-1] in ". ":
+        raise ValueError(f"{label} {shown!r} starts or ends with a dot or a space; Windows drops or hides those")
+    if _WINDOWS_RESERVED.match(name):
+        raise ValueError(f"{label} {shown!r} is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9); "
+                         "choose another")
+    longest = f".{name}{added}{_TMP_SUFFIX}"
+    size = len(longest.encode("utf-8", "surrogateescape"))
+    if size > NAME_MAX_BYTES:
+        raise ValueError(f"{label} {shown!r} is too long: its file {name}{added} (as the temporary {longest[:12]}…) "
+                         f"takes {size} bytes, over the {NAME_MAX_BYTES}-byte limit of a file name; shorten it by "
+                         f"{size - NAME_MAX_BYTES} bytes")
+
+
 def asset_name_for(category: str, name: str, variant: str) -> str:
-    """Return the seed's ``{category}_{name}_{variant}`` asset name; raises ValueError naming the bad part."""
+    """Return the seed's ``{category}_{name}_{variant}`` asset name; raises ValueError naming the bad part (also
+    when the asset's longest file name would exceed 255 bytes)."""
     if category not in CATEGORIES:
         raise ValueError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
     for label, part in (("name", name), ("variant", variant)):
@@ -85,7 +135,10 @@ def asset_name_for(category: str, name: str, variant: str) -> str:
                 f"{label} {part!r} must be lowercase letters/digits with single '-' between words (e.g. 'red-slime'); "
                 "'_' separates category, name and variant"
             )
-    return f"{category}_{name}_{variant}"
+    asset = f"{category}_{name}_{variant}"
+    # Blame the longer of the two free parts: shortening it is the fix.
+    check_file_name("name" if len(name) >= len(variant) else "variant", asset, _LONGEST_SUFFIX)
+    return asset
 
 
 def split_asset_name(asset_name: str) -> tuple[str, str, str]:
@@ -112,42 +165,183 @@ def _check_subdir(subdir: str) -> list[str]:
             raise ValueError(
                 f"subdir {subdir!r}: part {part!r} is not a plain folder name (letters, digits, '_', '-', '.')"
             )
+        check_file_name("subdir", part)
     return parts
 
 
+class _Dir:
+    """One folder, opened without following a symbolic link at any step below the root it was reached from; every
+    operation names an entry of this folder only, so nothing it does can land outside that root."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path = path
+        self.fd = fd
+
+    @classmethod
+    def root(cls, path: str | os.PathLike, label: str = "project") -> _Dir:
+        """Return the root folder (the user chose it, so links leading to it are theirs); raises ValueError naming
+        ``label`` when it is not a folder."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ValueError(f"{label}: {path} does not exist or is not a folder")
+        return cls(path, os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if _HAVE_DIR_FD else None)
+
+    def __enter__(self) -> _Dir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _at(self, name: str) -> tuple[str, dict]:
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise ValueError(f"{self.path}: {name!r} is not a plain entry name")
+        return (name, {"dir_fd": self.fd}) if self.fd is not None else (str(self.path / name), {})
+
+    def child(self, name: str, *, create: bool = False) -> _Dir:
+        """Return the sub-folder ``name`` (made first when ``create``); raises FileNotFoundError when it is missing
+        and ValueError when it is a symbolic link or not a folder."""
+        at, kw = self._at(name)
+        path = self.path / name
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(at, 0o777, **kw)
+        st = self.lstat(name)
+        if st is None:
+            raise FileNotFoundError(f"{path} does not exist")
+        if stat.S_ISLNK(st.st_mode):
+            raise ValueError(f"{path} is a symbolic link; DGX-Pixels never writes or deletes through links")
+        if not stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"{path} exists and is not a folder")
+        if self.fd is None:
+            return _Dir(path, None)
+        try:
+            return _Dir(path, os.open(name, _DIR_FLAGS, dir_fd=self.fd))
+        except OSError:  # swapped for a link or a file since the lstat: refuse, never follow
+            raise ValueError(f"{path} changed into a symbolic link or file while opening it; refusing") from None
+
+    def walk(self, parts: Sequence[str], *, create: bool = False) -> _Dir:
+        """Return the folder ``parts`` below this one (see ``child``)."""
+        here = _Dir(self.path, os.dup(self.fd) if self.fd is not None else None)
+        for part in parts:
+            try:
+                nxt = here.child(part, create=create)
+            finally:
+                here.close()
+            here = nxt
+        return here
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        at, kw = self._at(name)
+        try:
+            return os.stat(at, follow_symlinks=False, **kw)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def is_file(self, name: str) -> bool:
+        st = self.lstat(name)
+        return st is not None and stat.S_ISREG(st.st_mode)
+
+    def names(self) -> list[str]:
+        return sorted(os.listdir(self.fd if self.fd is not None else self.path))
+
+    def read(self, name: str) -> bytes:
+        at, kw = self._at(name)
+        with open(os.open(at, os.O_RDONLY | _NOFOLLOW | _BINARY, **kw), "rb") as fh:
+            return fh.read()
+
+    def create(self, name: str, data: bytes) -> None:
+        """Write a new file (mode 0666 less the umask, like any file the user makes), fsynced; a leftover file or
+        link of that name (a temp name of ours) is replaced, never written through."""
+        self.unlink(name)
+        at, kw = self._at(name)
+        fd = os.open(at, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666, **kw)
+        with open(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def write_atomic(self, name: str, data: bytes) -> None:
+        tmp = _tmp_name(name)
+        self.create(tmp, data)
+        self.replace(tmp, name)
+        self.fsync()
+
+    def replace(self, src: str, dst: str) -> None:
+        (a, _), (b, _) = self._at(src), self._at(dst)
+        if self.fd is not None:
+            os.replace(a, b, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        else:
+            os.replace(a, b)
+
+    def unlink(self, name: str) -> bool:
+        """Remove a file or link (never a folder, never a link's target); return whether one was there."""
+        st = self.lstat(name)
+        if st is None or stat.S_ISDIR(st.st_mode):
+            return False
+        at, kw = self._at(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(at, **kw)
+        return True
+
+    def mkdir_new(self, name: str) -> None:
+        """Make the folder ``name``; raises FileExistsError when anything of that name is there."""
+        at, kw = self._at(name)
+        os.mkdir(at, 0o777, **kw)
+
+    def rmdir_if_empty(self, name: str) -> None:
+        at, kw = self._at(name)
+        with contextlib.suppress(OSError):  # not empty (someone else's files) or gone: leave it
+            os.rmdir(at, **kw)
+
+    def fsync(self) -> None:
+        # Directory entries reach the disk only with an fsync of the folder itself (fsync(2)).
+        if self.fd is not None:
+            os.fsync(self.fd)
+
+
+def _tmp_name(name: str) -> str:
+    return f".{name}{_TMP_SUFFIX}"
+
+
 def resolve_target(project_dir: str | os.PathLike, subdir: str, asset_name: str) -> tuple[Path, Path]:
-    """Return (assets root, target folder) for an export, refusing anything that could land outside assets/.
+    """Return (assets root, target folder) for an export, refusing anything that could land outside the project.
 
     Raises ValueError when the project folder is missing or not writable, ``subdir`` is absolute or has '..',
-    ``asset_name`` has a path separator, or any existing folder on the way (assets/ included) is a symlink or a
-    file. Creates nothing.
+    ``asset_name`` is no plain file name, or any existing folder on the way (assets/ included), or the state or
+    backup folder ``.dgx-pixels/backups/<asset>``, is a symbolic link or a file. Creates nothing.
     """
-    project = Path(project_dir)
     if not str(project_dir):
         raise ValueError("project: no Bevy project folder given")
-    if not project.is_dir():
-        raise ValueError(f"project: {project} does not exist or is not a folder; give the Bevy project's root")
-    if not os.access(project, os.W_OK | os.X_OK):
-        raise ValueError(f"project: {project} is not writable")
-    if not asset_name or "/" in asset_name or "\\" in asset_name or asset_name in (".", ".."):
-        raise ValueError(f"name {asset_name!r} must be a plain file name without path separators")
-    parts = _check_subdir(subdir)
+    project = Path(project_dir)
+    with _Dir.root(project) as root:
+        if not os.access(project, os.W_OK | os.X_OK):
+            raise ValueError(f"project: {project} is not writable")
+        check_file_name("name", asset_name)
+        parts = _check_subdir(subdir)
+        for chain in (["assets", *parts, asset_name], [*BACKUP_DIR.split("/"), asset_name]):
+            _existing_walk(root, chain).close()
     assets = project / "assets"
-    chain = [assets]
-    for part in [*parts, asset_name]:
-        chain.append(chain[-1] / part)
-    for step in chain:
-        if step.is_symlink():
-            raise ValueError(f"{step} is a symbolic link; exports never follow links out of assets/")
-        if step.exists() and not step.is_dir():
-            raise ValueError(f"{step} exists and is not a folder")
     if assets.exists() and not os.access(assets, os.W_OK | os.X_OK):
         raise ValueError(f"{assets} is not writable")
-    real_assets = assets.resolve()
-    target = chain[-1]
-    if not str(target.resolve()).startswith(str(real_assets) + os.sep):
-        raise ValueError(f"{target} resolves outside {real_assets}")
-    return assets, target
+    return assets, assets.joinpath(*parts, asset_name)
+
+
+def _existing_walk(root: _Dir, parts: Sequence[str]) -> _Dir:
+    """Return the deepest existing folder along ``parts`` (refusing links and files on the way)."""
+    here = root.walk([])
+    for part in parts:
+        try:
+            nxt = here.child(part)
+        except FileNotFoundError:
+            return here
+        here.close()
+        here = nxt
+    return here
 
 
 def validate_png_bytes(data: bytes, label: str) -> tuple[list[str], list[str]]:
@@ -186,27 +380,6 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    if folder.is_dir():
-        for leftover in folder.glob(f".*{_TMP_SUFFIX}"):
-            if leftover.is_file() and not leftover.is_symlink():
-                leftover.unlink()
-
-
 def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tuple[str, bytes]]:
     """Return [(file name, bytes)] of a sheet in write order: every atlas page as PNG (``NAME.png``, then
     ``NAME_1.png``, ``NAME_2.png``… for further pages), the Aseprite JSON, the .atlas.ron, and .assets.ron for grid
@@ -222,26 +395,233 @@ def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tu
     return files
 
 
-def _stale_pages(folder: Path, asset_name: str, keep: int) -> list[Path]:
-    """Return the ``<asset>_<p>.png`` page files in ``folder`` with ``p`` >= ``keep`` (left by an earlier export
-    that had more pages)."""
-    if not folder.is_dir():
-        return []
-    pattern = re.compile(rf"^{re.escape(asset_name)}_(\d+)\.png$")
+# --- transactions: a journal names every temp file before it exists; its switch to "commit" is the commit point --
+
+
+@dataclass
+class _Backup:
+    """A backup the transaction makes: ``files`` of ``source`` copied into ``<root>/<number>/`` (parts relative to
+    the transaction's root)."""
+
+    root: list[str]
+    number: str
+    source: list[str]
+    files: list[str]
+
+
+def _journal_doc(phase: str, writes: list[tuple[list[str], str]], deletes: list[tuple[list[str], str]],
+                 backup: _Backup | None) -> bytes:
+    doc = {
+        "version": 1,
+        "phase": phase,
+        "writes": [[parts, name] for parts, name in writes],
+        "deletes": [[parts, name] for parts, name in deletes],
+        "backup": None if backup is None else {"dir": [*backup.root, backup.number], "files": backup.files},
+    }
+    return (json.dumps(doc, indent=1) + "\n").encode()
+
+
+def _transaction(root: _Dir, journal: tuple[list[str], str], writes: list[tuple[list[str], str, bytes]],
+                 deletes: list[tuple[list[str], str]], backup: _Backup | None) -> None:
+    """Write ``writes`` (folder parts, file name, bytes) over their targets and remove ``deletes`` as one unit,
+    backing up first; raises OSError from the file system. A crash at any point is undone or completed by
+    ``_recover`` with the same ``journal``."""
+    jparts, jname = journal
+    with root.walk(jparts, create=True) as jdir:
+        plan = [(parts, name) for parts, name, _ in writes]
+        jdir.write_atomic(jname, _journal_doc("prepare", plan, deletes, backup))
+        touched: dict[tuple[str, ...], None] = {}
+        for parts, name, data in writes:
+            with root.walk(parts, create=True) as folder:
+                folder.create(_tmp_name(name), data)
+                touched[tuple(parts)] = None
+        for parts in touched:
+            with root.walk(parts) as folder:
+                folder.fsync()
+        if backup is not None:
+            _make_backup(root, backup)
+        jdir.write_atomic(jname, _journal_doc("commit", plan, deletes, backup))  # the commit point
+    _recover(root, journal)
+
+
+def _make_backup(root: _Dir, backup: _Backup) -> None:
+    with root.walk(backup.root, create=True) as broot:
+        # The number is new (chosen under the lock), so this folder and all it holds are this export's own.
+        broot.mkdir_new(backup.number)
+        with broot.child(backup.number) as folder, root.walk(backup.source) as source:
+            for name in backup.files:
+                folder.create(name, source.read(name))
+            folder.write_atomic(BACKUP_RECORD, (json.dumps({"version": 1, "files": backup.files}) + "\n").encode())
+        broot.fsync()
+
+
+def _recover(root: _Dir, journal: tuple[list[str], str], *, forward_only: bool = False) -> None:
+    """Finish what a journal describes: roll a committed transaction forward (rename each remaining temp file over
+    its target, delete what it deletes), roll a prepared one back (delete its temp files and its unfinished backup)
+    unless ``forward_only`` (a reader, which must not undo a live writer's work), then drop the journal. Raises
+    ValueError for a journal that is not ours."""
+    jparts, jname = journal
+    try:
+        jdir = root.walk(jparts)
+    except FileNotFoundError:
+        return
+    with jdir:
+        jdir.unlink(_tmp_name(jname))  # a journal that never became one: nothing was written after it
+        if not jdir.is_file(jname):
+            return
+        try:
+            doc = json.loads(jdir.read(jname))
+            phase = doc["phase"]
+            writes = [(list(p), str(n)) for p, n in doc["writes"]]
+            deletes = [(list(p), str(n)) for p, n in doc["deletes"]]
+            backup = doc.get("backup")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{jdir.path / jname} is not a DGX-Pixels journal ({exc}); move it away") from None
+        if phase == "commit":
+            touched = []
+            for parts, name in writes:
+                with contextlib.suppress(FileNotFoundError), root.walk(parts) as folder:
+                    if folder.is_file(_tmp_name(name)):
+                        with contextlib.suppress(FileNotFoundError):  # a concurrent reader renamed it first
+                            folder.replace(_tmp_name(name), name)
+                    folder.fsync()
+                    touched.append(parts)
+            for parts, name in deletes:
+                with contextlib.suppress(FileNotFoundError), root.walk(parts) as folder:
+                    if folder.is_file(name):
+                        folder.unlink(name)
+                        folder.fsync()
+        elif forward_only:
+            return
+        else:
+            for parts, name in writes:
+                with contextlib.suppress(FileNotFoundError), root.walk(parts) as folder:
+                    folder.unlink(_tmp_name(name))
+            if backup:
+                _delete_backup(root, list(backup["dir"]), [*backup["files"], _tmp_name(BACKUP_RECORD)])
+        jdir.unlink(jname)
+        jdir.fsync()
+
+
+def _delete_backup(root: _Dir, parts: list[str], files: Sequence[str]) -> None:
+    """Delete the listed files (and the record) of one backup folder, then the folder if nothing else is left."""
+    if not parts:
+        return
+    try:
+        parent = root.walk(parts[:-1])
+    except FileNotFoundError:
+        return
+    name = parts[-1]
+    with parent:
+        if not name.endswith(_GONE):
+            # One rename takes the backup out of the count at once; the record inside still says what to delete, so
+            # a crash halfway leaves neither a half backup that counts nor files nobody will delete.
+            with contextlib.suppress(OSError):
+                parent.replace(name, name + _GONE)
+                parent.fsync()
+                name += _GONE
+        try:
+            folder = parent.child(name)
+        except FileNotFoundError:
+            return
+        with folder:
+            for entry in files:
+                if folder.is_file(entry):
+                    folder.unlink(entry)
+            folder.unlink(BACKUP_RECORD)
+            folder.fsync()
+        parent.rmdir_if_empty(name)
+        parent.fsync()
+
+
+def _backup_files(folder: _Dir) -> list[str] | None:
+    """Return the files a backup folder's record lists (None when it has no valid record: not a backup of ours)."""
+    if not folder.is_file(BACKUP_RECORD):
+        return None
+    try:
+        files = json.loads(folder.read(BACKUP_RECORD))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) and "/" not in f and "\\" not in f for f in files):
+        return None
+    return files
+
+
+def _backups(broot: _Dir) -> list[tuple[str, list[str]]]:
+    """Return (number, files) of the complete backups in an asset's backup folder, oldest first; folders without a
+    record (empty, unfinished, or not ours) are left out, so they never count toward those kept."""
     out = []
-    for path in sorted(folder.iterdir()):
-        match = pattern.match(path.name)
-        if match and int(match.group(1)) >= keep and path.is_file() and not path.is_symlink():
-            out.append(path)
-    return out
+    for name in broot.names():
+        if not name.isdigit():
+            continue
+        try:
+            folder = broot.child(name)
+        except (ValueError, FileNotFoundError):  # links and files among the numbers: not ours, never followed
+            continue
+        with folder:
+            files = _backup_files(folder)
+        if files is not None:
+            out.append((name, files))
+    return sorted(out, key=lambda item: int(item[0]))
+
+
+def _prune_backups(root: _Dir, parts: list[str], keep: int) -> None:
+    """Delete the oldest backups below ``parts`` until at most ``keep`` remain (only the files their records list)."""
+    try:
+        broot = root.walk(parts)
+    except FileNotFoundError:
+        return
+    with broot:
+        found = _backups(broot)
+        unfinished = []
+        for name in broot.names():
+            if name.isdigit() and name not in {number for number, _ in found}:
+                broot.rmdir_if_empty(name)  # an empty folder holds nothing to lose; a full one is not ours
+            elif re.fullmatch(rf"\d+{re.escape(_GONE)}", name):
+                with contextlib.suppress(ValueError, FileNotFoundError), broot.child(name) as folder:
+                    files = _backup_files(folder)
+                    if files is not None:
+                        unfinished.append((name, files))
+    for number, files in unfinished + found[: max(0, len(found) - keep)]:
+        _delete_backup(root, [*parts, number], files)
+
+
+def _next_number(broot: _Dir | None) -> str:
+    # Every numeric entry counts, ours or not, so a new backup never lands in a folder that already exists.
+    numbers = [int(n) for n in broot.names() if n.isdigit()] if broot is not None else []
+    return f"{(max(numbers) + 1) if numbers else 1:06d}"
+
+
+# --- sheet folders ------------------------------------------------------------------------------------------------
+
+
+def _sheet_journal(name: str) -> tuple[list[str], str]:
+    return [], f".{name}{_SHEET_JOURNAL_SUFFIX}"
+
+
+def _recover_for_read(json_path: Path) -> None:
+    """Finish an interrupted write of the sheet at ``json_path`` before it is read: an export's journal in its Bevy
+    project (under the project lock), or a ``write_sheet_dir`` journal beside it (committed ones only)."""
+    folder = json_path.absolute().parent
+    jparts, jname = _sheet_journal(json_path.stem)
+    if os.path.lexists(folder / jname):
+        with _Dir.root(folder, "sheet folder") as root:
+            _recover(root, (jparts, jname), forward_only=True)
+    for project in folder.parents:
+        if (project / "assets") in (folder, *folder.parents) and os.path.lexists(project / STATE_DIR / JOURNAL_NAME):
+            with contextlib.suppress(OSError), project_lock(project), _Dir.root(project) as root:
+                _recover(root, ([STATE_DIR], JOURNAL_NAME))
+            break
 
 
 def read_sheet_dir(json_path: str | os.PathLike) -> SpriteSheet:
-    """Return the sheet that ``write_sheet_dir`` (or an export) stored as ``NAME.json`` with its page PNGs beside it.
+    """Return the sheet that ``write_sheet_dir`` (or an export) stored as ``NAME.json`` with its page PNGs beside it,
+    after finishing a write a crash interrupted.
 
     Raises ValueError naming the file when the JSON or a page image is missing or unreadable.
     """
     json_path = Path(json_path)
+    _recover_for_read(json_path)
     try:
         doc = json.loads(json_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -260,12 +640,15 @@ def read_sheet_dir(json_path: str | os.PathLike) -> SpriteSheet:
 
 def write_sheet_dir(sheet: SpriteSheet, out_dir: str | os.PathLike, name: str) -> list[Path]:
     """Write NAME.png (and NAME_1.png… for further pages), NAME.json, NAME.atlas.ron (and NAME.assets.ron for
-    grids) atomically into ``out_dir`` (created if missing), PNGs first; return the paths. Raises ValueError, before
-    anything is written, for a name with path separators or when a page file would overwrite another sheet's atlas
-    (``NAME_1.json`` already beside it)."""
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ValueError(f"name {name!r} must be a plain file name without path separators")
+    grids) into ``out_dir`` (created if missing) as one transaction (all new or all old after a crash); return the
+    paths. Raises ValueError, before anything is written, for a name that is no portable file name within 255
+    bytes, or when a page file would overwrite another sheet's atlas (``NAME_1.json`` already beside it)."""
+    check_file_name("name", name)
     files = sheet_files(sheet, name, f"{name}.png")
+    for file_name, _ in files:
+        check_file_name("name", file_name)
+    # The journal's temporary name, ``..NAME.dgxjournal.dgxtmp``, is the longest this writes.
+    check_file_name("name", name, "." + _SHEET_JOURNAL_SUFFIX)
     folder = Path(out_dir)
     for p in range(1, len(sheet.pages)):
         if (folder / f"{name}_{p}.json").exists():
@@ -274,31 +657,52 @@ def write_sheet_dir(sheet: SpriteSheet, out_dir: str | os.PathLike, name: str) -
                 "choose another name or folder"
             )
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(folder)
-    paths = []
-    for file_name, data in files:
-        _atomic_write(folder / file_name, data)
-        paths.append(folder / file_name)
-    return paths
+    with _Dir.root(folder, "out_dir") as root:
+        journal = _sheet_journal(name)
+        _recover(root, journal)
+        _transaction(root, journal, [([], n, d) for n, d in files], [], None)
+    return [folder / file_name for file_name, _ in files]
 
 
-def _load_manifest(path: Path) -> dict:
-    if not path.exists():
+# --- Bevy export --------------------------------------------------------------------------------------------------
+
+
+def _parse_manifest(data: bytes | None, path: Path) -> dict:
+    if data is None:
         return {"version": 1, "assets": {}}
-    if path.is_symlink():
-        raise ValueError(f"{path} is a symbolic link; refusing to write through it")
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        doc = json.loads(data)
+    except ValueError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); fix or move it, then export again") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("assets"), dict):
         raise ValueError(f"{path} is not a DGX-Pixels manifest (needs an 'assets' object)")
     return doc
 
 
-def _next_backup(root: Path) -> Path:
-    numbers = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
-    return root / f"{(max(numbers) + 1) if numbers else 1:06d}"
+def _read_manifest(assets: _Dir | None, path: Path) -> dict:
+    if assets is None:
+        return _parse_manifest(None, path)
+    st = assets.lstat(MANIFEST_NAME)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise ValueError(f"{path} is a symbolic link; refusing to write through it")
+    return _parse_manifest(assets.read(MANIFEST_NAME) if st is not None else None, path)
+
+
+def _stale_files(folder: _Dir | None, asset_name: str, new_names: Sequence[str]) -> list[str]:
+    """Return the files of an earlier export of ``asset_name`` in ``folder`` that the new one does not write (pages
+    past its last, the ``.assets.ron`` of a grid sheet when a packed one follows): left there, they would mix
+    versions."""
+    if folder is None:
+        return []
+    pattern = re.compile(rf"^{re.escape(asset_name)}(?:_\d+\.png|\.png|\.json|\.atlas\.ron|\.assets\.ron)$")
+    return [n for n in folder.names() if pattern.match(n) and n not in new_names and folder.is_file(n)]
+
+
+def _open_if_there(root: _Dir, parts: Sequence[str]) -> _Dir | None:
+    try:
+        return root.walk(parts)
+    except FileNotFoundError:
+        return None
 
 
 def export_to_bevy(
@@ -316,24 +720,37 @@ def export_to_bevy(
     """Export ``sheet`` into ``<project_dir>/assets/<subdir>/<category>_<name>_<variant>/`` and index it in
     ``assets/manifest.json``; return the report (``dry_run`` writes nothing and reports the plan).
 
-    Raises ValueError before writing anything when a name, the category, a path, the manifest or a validation
-    check fails (with ``strict``; otherwise failed checks are listed in ``report.errors`` and nothing is written).
+    Raises ValueError before writing anything when a name, the category, a path (a symbolic link on the way, the
+    state folder included), the manifest or a validation check fails (with ``strict``; otherwise failed checks are
+    listed in ``report.errors`` and nothing is written).
     """
     asset_name = asset_name_for(category, name, variant)
-    assets, target = resolve_target(project_dir, subdir, asset_name)
-    rel_dir = "/".join([*_check_subdir(subdir), asset_name])
+    assets_path, target_path = resolve_target(project_dir, subdir, asset_name)
+    parts = ["assets", *_check_subdir(subdir), asset_name]
+    rel_dir = "/".join(parts[1:])
     files = sheet_files(sheet, asset_name, f"{rel_dir}/{asset_name}.png")
-    report = ExportReport(asset_name=asset_name, target_dir=target, dry_run=dry_run)
+    for file_name, _ in files:
+        check_file_name("name", file_name)
+    report = ExportReport(asset_name=asset_name, target_dir=target_path, dry_run=dry_run)
     png_files = files[: len(sheet.pages)]
     for file_name, data in png_files:
         errors, warnings = validate_png_bytes(data, file_name)
         report.errors += errors
         report.warnings += warnings
-    manifest_path = assets / MANIFEST_NAME
-    _load_manifest(manifest_path)  # a broken manifest refuses the export before anything is written
-    for file_name, _ in files:
-        if (target / file_name).is_symlink():
-            report.errors.append(f"{target / file_name} is a symbolic link; remove it first")
+    manifest_path = assets_path / MANIFEST_NAME
+    with _Dir.root(project_dir) as root:
+        assets = _open_if_there(root, ["assets"])
+        target = _open_if_there(root, parts)
+        try:
+            _read_manifest(assets, manifest_path)  # a broken manifest refuses the export before anything is written
+            for file_name, _ in files:
+                st = target.lstat(file_name) if target is not None else None
+                if st is not None and stat.S_ISLNK(st.st_mode):
+                    report.errors.append(f"{target_path / file_name} is a symbolic link; remove it first")
+        finally:
+            for opened in (assets, target):
+                if opened is not None:
+                    opened.close()
     if report.errors:
         if strict:
             raise ValueError("export refused: " + "; ".join(report.errors))
@@ -351,66 +768,71 @@ def export_to_bevy(
         "animations": [t.name for t in sheet.tags],
         "layout": sheet.options.layout,
     }
-    report.files = [(target / n, len(d)) for n, d in files]
+    report.files = [(target_path / n, len(d)) for n, d in files]
     report.manifest_path = manifest_path
-    backup_root = Path(project_dir) / BACKUP_DIR / asset_name
+    backup_parts = [*BACKUP_DIR.split("/"), asset_name]
     if dry_run:
-        if _replaced(target, asset_name, files, len(sheet.pages)):
-            report.backup_dir = _next_backup(backup_root)
+        with _Dir.root(project_dir) as root:
+            target = _open_if_there(root, parts)
+            if target is not None:
+                with target:
+                    replaced = _replaced(target, asset_name, files)
+                if replaced and keep_backups > 0:
+                    broot = _open_if_there(root, backup_parts)
+                    report.backup_dir = Path(project_dir).joinpath(*backup_parts, _next_number(broot))
+                    if broot is not None:
+                        broot.close()
         return report
-    with project_lock(project_dir):
-        _write_export(report, files, entry, len(sheet.pages), backup_root, project_dir, subdir, keep_backups)
+    with project_lock(project_dir), _Dir.root(project_dir) as root:
+        _recover(root, ([STATE_DIR], JOURNAL_NAME))
+        _write_export(root, report, files, entry, parts, backup_parts, keep_backups)
     return report
 
 
-def _write_export(report: ExportReport, files: list[tuple[str, bytes]], entry: dict, pages: int, backup_root: Path,
-                  project_dir: str | os.PathLike, subdir: str, keep_backups: int) -> None:
+def _write_export(root: _Dir, report: ExportReport, files: list[tuple[str, bytes]], entry: dict, parts: list[str],
+                  backup_parts: list[str], keep_backups: int) -> None:
     """The writing half of ``export_to_bevy``, run under the project lock so concurrent exports into one project
     neither lose each other's manifest entries nor share a backup folder."""
-    asset_name, target, manifest_path = report.asset_name, report.target_dir, report.manifest_path
-    assets = manifest_path.parent
-    manifest = _load_manifest(manifest_path)  # read again under the lock: another export may have added to it
+    asset_name = report.asset_name
+    with root.walk(["assets"], create=True) as assets:
+        manifest = _read_manifest(assets, report.manifest_path)  # again under the lock: another export may have added
     manifest["assets"][asset_name] = entry
     manifest["assets"] = dict(sorted(manifest["assets"].items()))
     manifest_bytes = (json.dumps(manifest, indent=1) + "\n").encode()
-    stale = _stale_pages(target, asset_name, pages)
-    existing = _replaced(target, asset_name, files, pages)
-    if existing:
-        report.backup_dir = _next_backup(backup_root)
-    target.mkdir(parents=True, exist_ok=True)
-    # Checked again after creating folders: a link planted meanwhile must not be followed.
-    resolve_target(project_dir, subdir, asset_name)
-    _remove_stale_temps(target)
-    if existing and report.backup_dir is not None:
-        report.backup_dir.mkdir(parents=True, exist_ok=False)
-        for path in existing:
-            shutil.copy2(path, report.backup_dir / path.name)
-        _prune_backups(backup_root, keep_backups)
-    for file_name, data in files:
-        _atomic_write(target / file_name, data)
-    _remove_stale_temps(assets)
-    _atomic_write(manifest_path, manifest_bytes)
-    # Pages of an earlier, larger export: referenced by neither the metadata nor the manifest just written (and
-    # backed up). Removed last, so a crash before this point never leaves the manifest naming a missing page.
-    for path in stale:
-        path.unlink()
+    with root.walk(parts, create=True) as target:
+        stale = _stale_files(target, asset_name, [n for n, _ in files])
+        replaced = _replaced(target, asset_name, files)
+    backup = None
+    if replaced and keep_backups > 0:
+        # The oldest go before the new one exists, so no crash ever leaves more than ``keep_backups``.
+        _prune_backups(root, backup_parts, keep_backups - 1)
+        with root.walk(backup_parts, create=True) as broot:
+            backup = _Backup(backup_parts, _next_number(broot), parts, replaced)
+        report.backup_dir = root.path.joinpath(*backup_parts, backup.number)
+    writes = [(parts, n, d) for n, d in files] + [(["assets"], MANIFEST_NAME, manifest_bytes)]
+    # An earlier export's extra files are removed after the manifest that no longer names them is in place.
+    _transaction(root, ([STATE_DIR], JOURNAL_NAME), writes, [(parts, n) for n in stale], backup)
     report.written = True
 
 
-def _replaced(target: Path, asset_name: str, files: list[tuple[str, bytes]], pages: int) -> list[Path]:
-    """The files an export of ``files`` (``pages`` PNG pages) would replace or remove: what the backup holds."""
-    return [target / n for n, _ in files if (target / n).exists()] + _stale_pages(target, asset_name, pages)
+def _replaced(target: _Dir, asset_name: str, files: list[tuple[str, bytes]]) -> list[str]:
+    """The files an export of ``files`` would replace or remove: what the backup holds."""
+    return [n for n, _ in files if target.is_file(n)] + _stale_files(target, asset_name, [n for n, _ in files])
 
 
 @contextlib.contextmanager
-def project_lock(project_dir: str | os.PathLike, timeout_s: float = LOCK_TIMEOUT_S):
+def project_lock(project_dir: str | os.PathLike, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the export lock of a Bevy project (an OS file lock in ``.dgx-pixels/``, released even when the process
-    dies); raise TimeoutError naming the project when another export keeps it longer than ``timeout_s``."""
+    dies); raise TimeoutError naming the project when another export keeps it longer than ``timeout_s``, and
+    ValueError when ``.dgx-pixels`` or the lock file is a symbolic link."""
     lock_path = Path(project_dir) / LOCK_PATH
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    if lock_path.is_symlink():
-        raise ValueError(f"{lock_path} is a symbolic link; refusing to use it")
-    with open(lock_path, "a+b") as handle:
+    with _Dir.root(project_dir) as root, root.child(STATE_DIR, create=True) as state:
+        st = state.lstat("export.lock")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{lock_path} is a symbolic link or not a file; refusing to use it")
+        at, kw = state._at("export.lock")
+        fd = os.open(at, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o666, **kw)
+    with open(fd, "a+b") as handle:
         deadline = time.monotonic() + timeout_s
         while not _try_lock(handle):
             if time.monotonic() > deadline:
@@ -451,15 +873,20 @@ def _unlock(handle) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _prune_backups(root: Path, keep: int) -> None:
-    numbered = sorted((p for p in root.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name))
-    for old in numbered[: max(0, len(numbered) - keep)]:
-        shutil.rmtree(old)
+def recover(project_dir: str | os.PathLike) -> None:
+    """Return after finishing (forward or back) an export into the project that a crash interrupted; raises
+    ValueError for a symbolic link on the way or a journal that is not DGX-Pixels'."""
+    with project_lock(project_dir), _Dir.root(project_dir) as root:
+        _recover(root, ([STATE_DIR], JOURNAL_NAME))
 
 
 def list_backups(project_dir: str | os.PathLike, asset_name: str) -> Sequence[Path]:
-    """Return the backup folders of ``asset_name`` in the project, oldest first (empty when none)."""
-    root = Path(project_dir) / BACKUP_DIR / asset_name
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    """Return the complete backup folders of ``asset_name`` in the project, oldest first (empty when none); raises
+    ValueError when a folder on the way is a symbolic link."""
+    parts = [*BACKUP_DIR.split("/"), asset_name]
+    with _Dir.root(project_dir) as root:
+        broot = _open_if_there(root, parts)
+        if broot is None:
+            return []
+        with broot:
+            return [Path(project_dir).joinpath(*parts, number) for number, _ in _backups(broot)]

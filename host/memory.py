@@ -92,3 +92,17 @@ def require_pixelize_memory(image: torch.Tensor) -> None:
     require_memory(pixelize_bytes(image.shape), image.device,
                    f"pixelizing {frames} image(s) of {image.shape[-2]}x{image.shape[-3]}")
 
+
+
+def require_node_memory(needed_bytes: int, what: str, parameter: str) -> None:
+    """Raise ValueError when a node's result (``needed_bytes``, on the CPU where ComfyUI keeps IMAGE tensors) would
+    not fit in free memory; the message names the node's work ``what`` and the ``parameter`` to lower."""
+    free = available_bytes("cpu")
+    if free is not None and needed_bytes > free:
+        raise ValueError(f"{what} needs about {needed_bytes / 2**30:.1f} GiB of memory but only "
+                         f"{free / 2**30:.1f} GiB are free; lower {parameter}")
+
+
+def image_bytes(batch: int, height: int, width: int, channels: int) -> int:
+    """Return the bytes of a float32 IMAGE tensor of that shape."""
+    return 4 * batch * height * width * channels

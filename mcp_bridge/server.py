@@ -14,9 +14,13 @@ import contextlib
 import ipaddress
 import mimetypes
 import re
+import secrets
+import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
@@ -410,14 +414,147 @@ def bearer_auth(token: str):
     return StaticTokenVerifier(tokens={token: {"client_id": "dgx-pixels-client", "scopes": []}})
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_host(text: str) -> tuple[str, int | None]:
+    """Split ``NAME``, ``NAME:PORT``, an IPv6 address or ``[IPV6]:PORT`` into (lower-case name, port or None).
+
+    Raises ValueError for an empty name, a name with URL characters or a port outside 1..65535."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        name, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError(f"host {text!r} is not NAME[:PORT] or [IPV6][:PORT]")
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        name, port = text.split(":")
+    else:
+        name, port = text, None  # a name, or an IPv6 address without brackets and so without a port
+    if not name or any(char in name for char in "/\\@?#[] \t"):
+        raise ValueError(f"host {text!r} is not NAME[:PORT] or [IPV6][:PORT]")
+    if port is None:
+        return name, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"host {text!r}: the port must be 1 to 65535")
+    return name, int(port)
+
+
+def parse_origin(text: str) -> tuple[str, str, int]:
+    """Return (scheme, lower-case host, port) of an origin such as ``http://localhost:8765``.
+
+    Raises ValueError for anything but an http(s) origin without a path."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"origin {text!r} is not http(s)://HOST[:PORT]") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/") or parts.query \
+            or parts.fragment or parts.username is not None:
+        raise ValueError(f"origin {text!r} is not http(s)://HOST[:PORT]")
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+class HostOriginGuard:
+    """ASGI middleware against DNS rebinding (MCP transport security): a request passes when its ``Host`` names
+    this server (a loopback name or the bound address with the server's port, or a configured host) and its
+    ``Origin``, if any, is a configured origin or lies on such a host. Anything else gets 403 and one line."""
+
+    def __init__(self, app, *, port: int, allowed_hosts: list[tuple[str, int | None]],
+                 allowed_origins: list[tuple[str, str, int]]):
+        self.app = app
+        self.port = port
+        self.hosts = [(name, port) for name in LOOPBACK_NAMES] + list(allowed_hosts)
+        self.origins = set(allowed_origins)
+
+    def host_allowed(self, name: str, port: int, server: tuple | None) -> bool:
+        if any(name == allowed and port == (allowed_port or port) for allowed, allowed_port in self.hosts):
+            return True
+        # The address the client connected to, as an IP (e.g. the LAN address of a 0.0.0.0 bind): a rebound DNS
+        # name never arrives as an IP literal.
+        return bool(server) and name == str(server[0]).lower() and port == self.port
+
+    def refusal(self, scope) -> str | None:
+        """Why this request is refused, or None."""
+        from starlette.datastructures import Headers
+
+        headers = Headers(scope=scope)
+        try:
+            name, port = parse_host(headers.get("host", ""))
+        except ValueError:
+            return "Host header not allowed"
+        port = port or DEFAULT_PORTS.get(scope.get("scheme", "http"), 80)
+        if not self.host_allowed(name, port, scope.get("server")):
+            return "Host header not allowed (start the server with --allowed-host NAME[:PORT])"
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        try:
+            scheme, origin_name, origin_port = parse_origin(origin)
+        except ValueError:
+            return "Origin header not allowed"
+        if (scheme, origin_name, origin_port) in self.origins \
+                or self.host_allowed(origin_name, origin_port, scope.get("server")):
+            return None
+        return "Origin header not allowed (start the server with --allowed-origin URL)"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            reason = self.refusal(scope)
+            if reason is not None:
+                from starlette.responses import PlainTextResponse
+
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await PlainTextResponse(f"Forbidden: {reason}\n", status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_guard(host: str, port: int, allowed_hosts: list[str] | None, allowed_origins: list[str] | None):
+    """Return the Starlette Middleware entry of the HostOriginGuard for a server bound to ``host``:``port``.
+
+    Besides the loopback names, the bound name itself is allowed, and for an all-interfaces bind (0.0.0.0, ::)
+    this machine's host name. Raises ValueError for a malformed host or origin."""
+    from starlette.middleware import Middleware
+
+    hosts = [parse_host(entry) for entry in allowed_hosts or []]
+    origins = [parse_origin(entry) for entry in allowed_origins or []]
+    bound = host.strip("[]").lower()
+    try:
+        everywhere = ipaddress.ip_address(bound).is_unspecified
+    except ValueError:
+        everywhere = False
+    if everywhere:
+        names = {socket.gethostname().lower()}
+        names |= {name.split(".")[0] for name in names}
+        hosts += [(name, port) for name in sorted(names) if name]
+    elif bound not in LOOPBACK_NAMES:
+        hosts.append((bound, port))
+    return Middleware(HostOriginGuard, port=port, allowed_hosts=hosts, allowed_origins=origins)
+
+
 def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765,
           token: str | None = None, results_dir: Path | None = None, default_wait_s: float = 45.0,
           project_roots: list[Path] | None = None, workflow_dirs: list[Path] | None = None,
-          progress_interval_s: float = PROGRESS_INTERVAL_S) -> None:
-    """Run the server until interrupted. Raises ValueError when HTTP is bound beyond loopback without a token."""
-    if transport == "http" and not is_loopback(host) and not token:
-        raise ValueError(f"binding the MCP server to {host} exposes the engine to the network: pass --token "
-                         "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
+          progress_interval_s: float = PROGRESS_INTERVAL_S, allowed_hosts: list[str] | None = None,
+          allowed_origins: list[str] | None = None) -> None:
+    """Run the server until interrupted.
+
+    Over HTTP, requests whose Host or Origin header names neither this server nor ``allowed_hosts`` /
+    ``allowed_origins`` get 403 (DNS rebinding). Bound beyond loopback without a token, the server makes one up
+    and prints it once to stderr. Raises ValueError for a malformed allowed host or origin."""
+    middleware = None
+    if transport == "http":
+        middleware = [host_guard(host, port, allowed_hosts, allowed_origins)]
+        if not is_loopback(host.strip("[]")) and not token:
+            token = secrets.token_urlsafe(32)
+            sys.stderr.write(f"dgx-pixels mcp: {host} is reachable from the network and no --token was given; "
+                             f"clients must send this generated one:\nAuthorization: Bearer {token}\n")
+            sys.stderr.flush()
     auth = bearer_auth(token) if (token and transport == "http") else None
     mcp = build_server(engine_urls, results_dir=results_dir, default_wait_s=default_wait_s, auth=auth,
                        project_roots=project_roots, workflow_dirs=[*(workflow_dirs or []), BUNDLED_DIR],
@@ -426,4 +563,5 @@ def serve(engine_urls: list[str], *, transport: str = "stdio", host: str = "127.
         mcp.run(transport="stdio", show_banner=False)
     else:
         # No access log: a line per request costs the bridge more CPU than the request itself on a small machine.
-        mcp.run(transport="http", host=host, port=port, show_banner=False, uvicorn_config={"access_log": False})
+        mcp.run(transport="http", host=host, port=port, show_banner=False, middleware=middleware,
+                uvicorn_config={"access_log": False})

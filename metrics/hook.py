@@ -145,6 +145,25 @@ def _wrap_node_execute(execution: Any, metrics: EngineMetrics) -> bool:
     return True
 
 
+def _wrap_validate_prompt(execution: Any, metrics: EngineMetrics) -> None:
+    # POST /prompt refuses a prompt (HTTP 400) when validation fails; it never reaches the queue, so only here is
+    # it seen.
+    original = execution.validate_prompt
+
+    async def validate_prompt(*args, **kwargs):
+        result = await original(*args, **kwargs)
+        try:
+            if not result[0]:
+                error_type = (result[1] or {}).get("type", "unknown") if isinstance(result[1], dict) else "unknown"
+                metrics.prompts_rejected.labels(error_type=str(error_type)).inc()
+        except Exception:
+            log.debug("metrics: could not count a rejected prompt", exc_info=True)
+        return result
+
+    validate_prompt.__wrapped__ = original
+    execution.validate_prompt = validate_prompt
+
+
 def _add_route(routes: Any) -> bool:
     for route in routes:
         if getattr(route, "path", None) == METRICS_PATH and getattr(route, "method", None) == "GET":
@@ -174,6 +193,7 @@ def install() -> bool:
     metrics = engine_metrics()
     _wrap_queue(server.prompt_queue, metrics)
     _wrap_node_execute(execution, metrics)
+    _wrap_validate_prompt(execution, metrics)
     _add_route(server.routes)
     _queue = server.prompt_queue
     log.info("metrics: serving %s (Prometheus text format)", METRICS_PATH)

@@ -234,6 +234,9 @@ class EngineMetrics:
         self.images_written = Counter("comfyui_images_written",
                                       "Images saved to the output folder by nodes that ran (previews excluded).",
                                       registry=r)
+        self.prompts_rejected = Counter("comfyui_prompts_rejected",
+                                        "Prompts the engine refused when queued (HTTP 400), by error type.",
+                                        ["error_type"], registry=r)
         self.sprites_exported = Counter("dgx_pixels_sprites_exported", "Sprites written by the pack's exporters.",
                                         registry=r)
         self.palettes_applied = Counter("dgx_pixels_palettes_applied", "Palette applications by the pack's nodes.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..ops.compare_grid import MAX_SCALE, compare_grid, parse_labels
+from ..host.memory import image_bytes, require_node_memory
+from ..ops.compare_grid import MAX_SCALE, compare_grid, parse_labels, plan_grid
 
 EXTRA_BATCHES = 11  # image_2 .. image_12: one per cell of the bundled 4 LoRAs × 3 strengths workflow
 
@@ -47,6 +48,14 @@ class CompareGrid(io.ComfyNode):
         if len(sizes) != 1:
             raise ValueError(f"every result must have the same size and channels to share a grid, got "
                              f"{sorted(sizes)} (H, W, C); pixelize them to one size first")
+        count = sum(batch.shape[0] for batch in batches)
+        _, image_h, image_w, channels = batches[0].shape
+        layout = plan_grid(count, image_h, image_w, columns=columns, scale=scale, gap_px=gap_px,
+                           row_labels=parse_labels(row_labels), column_labels=parse_labels(column_labels),
+                           label_scale=label_scale)
+        require_node_memory(image_bytes(2, layout.height, layout.width, channels) + image_bytes(count, image_h, image_w,
+                            channels), f"a comparison grid of {layout.width}x{layout.height}",
+                            "scale, gap_px or label_scale (or compare fewer images)")
         stacked = torch.cat([batch.cpu().float() for batch in batches], dim=0).numpy()
         grid, _ = compare_grid(stacked, columns=columns, scale=scale, gap_px=gap_px,
                                row_labels=parse_labels(row_labels), column_labels=parse_labels(column_labels),

@@ -10,6 +10,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
+from ..metrics.counters import count_lora_loaded
 from ..lora.apply import LoraMismatchError, apply_lora
 from ..lora.files import load_state_dict, lora_info, read_header
 from ..lora.train import LoraTrainer, TrainConfig
@@ -92,6 +93,7 @@ class LoraStack(io.ComfyNode):
                 extra.append(f"recommended strength {info.recommended_strength:g}")
             if info.native_pixel_scale:
                 extra.append(f"native pixel scale {info.native_pixel_scale}x")
+            count_lora_loaded()
             lines.append(report.summary() + (f" ({', '.join(extra)})" if extra else ""))
             log.info("DGX-Pixels LoRA stack: %s", lines[-1])
         return io.NodeOutput(model, clip, ", ".join(triggers), "\n".join(lines))

@@ -11,7 +11,8 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..export.palettes import load_palette_file
-from ..host.memory import fits, pixelize_bytes, require_pixelize_memory
+from ..host.memory import fits, image_bytes, pixelize_bytes, require_node_memory, require_pixelize_memory
+from ..metrics.counters import count_palette_applied
 from ..ops import outline as outline_ops
 from ..ops.alpha import BACKGROUNDS, binarize_alpha, remove_background
 from ..ops.color import alpha_from_mask, check_image, mask_from_alpha
@@ -127,6 +128,7 @@ class Pixelize(io.ComfyNode):
             alpha_threshold=alpha_threshold, background=background, outline=outline, cleanup=cleanup, seed=seed,
         )
         out = result.image.cpu()
+        count_palette_applied(out.shape[0])
         return io.NodeOutput(out, mask_from_alpha(out), result.palette)
 
 
@@ -233,6 +235,9 @@ class PaletteFromImages(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, colors, seed, mask=None) -> io.NodeOutput:
+        b, h, w = _shape(image)
+        # The RGBA copy, and OKLab of the sampled pixels.
+        require_node_memory(2 * image_bytes(b, h, w, 4), f"fitting a palette to {b} image(s) of {w}x{h}", "the batch")
         rgba = _rgba(image, mask)
         palette = extract_palette(rgba[..., :3], colors, alpha=rgba[..., 3], seed=seed)
         # The editor extension draws swatches from ui.dgx_palette.
@@ -264,9 +269,14 @@ class ApplyPalette(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, palette, dither, strength, mask=None) -> io.NodeOutput:
+        b, h, w = _shape(image)
+        # Distances from every pixel to every palette colour, besides the RGBA copies.
+        require_node_memory(image_bytes(b, h, w, len(palette) + 12), f"mapping {b} image(s) of {w}x{h} to "
+                            f"{len(palette)} colours", "the batch or the palette size")
         image = check_image(image)
         src = image if mask is None and image.shape[-1] == 3 else _rgba(image, mask)
         out = apply_palette(src, palette, dither, strength)
+        count_palette_applied(out.shape[0])
         return io.NodeOutput(out, mask_from_alpha(out))
 
 
@@ -303,6 +313,9 @@ class AlphaCleanup(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, threshold, background, key_color, tolerance, enclosed_holes, mask=None) -> io.NodeOutput:
+        b, h, w = _shape(image)
+        # RGBA and OKLab copies, distances and the flood fill's labels.
+        require_node_memory(image_bytes(b, h, w, 16), f"cleaning the alpha of {b} image(s) of {w}x{h}", "the batch")
         rgba = _rgba(image, mask)
         key = _parse_hex_rgb(key_color, "key_color") if key_color.strip() else None
         out = remove_background(rgba, background, key, tolerance, enclosed_holes)
@@ -377,8 +390,18 @@ class PixelPreview(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, zoom) -> io.NodeOutput:
+        b, h, w = _shape(image)
+        require_node_memory(image_bytes(b, h * zoom, w * zoom, image.shape[-1]),
+                            f"previewing {b} image(s) of {w}x{h} at zoom {zoom}", "zoom (or preview fewer frames)")
         zoomed = scale_nearest_integer(check_image(image, min_side=1), zoom)
         return io.NodeOutput(zoomed, ui=ui.PreviewImage(zoomed, cls=cls))
+
+
+def _shape(image: torch.Tensor) -> tuple[int, int, int]:
+    """Return (batch, height, width) of an IMAGE given as [B,H,W,C] or one [H,W,C] (shape only, no pixel read)."""
+    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4):
+        raise ValueError("image must be an IMAGE tensor [B,H,W,C]")
+    return (image.shape[0], image.shape[1], image.shape[2]) if image.dim() == 4 else (1, image.shape[0], image.shape[1])
 
 
 NODES = [Pixelize, DetectGrid, PaletteLoad, PaletteFromImages, ApplyPalette, AlphaCleanup, OutlineCleanup,

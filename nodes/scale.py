@@ -2,6 +2,7 @@
 
 from comfy_api.latest import io
 
+from ..host.memory import image_bytes, require_node_memory
 from ..ops.scale import scale_nearest_integer
 
 
@@ -24,6 +25,11 @@ class UpscaleInteger(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, factor, mask=None) -> io.NodeOutput:
+        if image.dim() == 4:
+            b, h, w, c = image.shape
+            # The scaled image and its mask (one channel more).
+            require_node_memory(image_bytes(b, h * factor, w * factor, c + 1),
+                                f"enlarging {b} image(s) of {w}x{h} by {factor}", "factor (or enlarge fewer frames)")
         scaled = scale_nearest_integer(image, factor)
         if mask is None:
             scaled_mask = scaled.new_zeros(scaled.shape[:3])

@@ -6,11 +6,15 @@ work with alpha (1 = opaque); the conversion happens here, at the node boundary.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
 from ..export.bevy import CATEGORIES, export_to_bevy
+from ..export.paths import check_node_target
+from ..metrics.counters import count_sprites_exported
 from ..ops.color import alpha_from_mask, mask_from_alpha
 from ..ops.sheet import DIRECTIONS, AnimationTag, SheetOptions, build_sheet, combine_sheets, durations_from_fps, sheet_summary
 
@@ -157,13 +161,32 @@ class BevyExport(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, project: str) -> bool | str:
+        # Runs when the prompt is queued, so a bad target is refused before any sampling starts.
+        try:
+            _export_target(project)
+        except (ValueError, PermissionError) as exc:
+            return str(exc)
+        return True
+
+    @classmethod
     def execute(cls, sheet, project, category, name, variant, subdir, dry_run) -> io.NodeOutput:
-        if not project.strip():
-            raise ValueError("project: give the path of your Bevy project (the folder that holds assets/)")
-        report = export_to_bevy(sheet, project.strip(), category=category, name=name.strip(), variant=variant.strip(),
+        target = _export_target(project)
+        report = export_to_bevy(sheet, target, category=category, name=name.strip(), variant=variant.strip(),
                                 subdir=subdir.strip(), dry_run=dry_run)
+        if report.written:
+            count_sprites_exported(len(sheet.frames))
         text = report.summary()
         return io.NodeOutput(text, ui=ui.PreviewText(text))
+
+
+def _export_target(project: str) -> Path:
+    """Return the Bevy project folder resolved, when the pack may write there; raise ValueError or PermissionError."""
+    import folder_paths
+
+    if not project.strip():
+        raise ValueError("project: give the path of your Bevy project (the folder that holds assets/)")
+    return check_node_target(project.strip(), folder_paths.get_output_directory(), "project")
 
 
 NODES = [SpriteSheet, CombineSpriteSheets, BevyExport]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from comfy.patcher_extension import WrappersMP
 from comfy_api.latest import io, ui
 
+from ..host.memory import image_bytes, require_node_memory
 from ..ops.tiling import AXES, circular_padding, measure_seams, tile_preview
 
 WRAPPER_KEY = "dgx_pixels.seamless_tiling"
@@ -111,6 +112,11 @@ class TilePreview(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, axis="both", repeats=3) -> io.NodeOutput:
+        if image.dim() == 4:
+            b, h, w, c = image.shape
+            tall, wide = (repeats if axis in ("both", "y") else 1), (repeats if axis in ("both", "x") else 1)
+            require_node_memory(image_bytes(b, h * tall, w * wide, c),
+                                f"tiling {b} image(s) of {w}x{h} {repeats} times", "repeats (or preview fewer tiles)")
         report = measure_seams(image)
         tiled = tile_preview(image, repeats, axis)
         error = report.seam_error(axis)

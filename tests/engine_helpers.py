@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
@@ -13,3 +16,16 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout_s)
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """Return every sample of the engine's /metrics as {(name, sorted labels): value}."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def delta(before: dict, after: dict, name: str, **labels) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)

@@ -6,6 +6,7 @@ Tests speak HTTP/WebSocket to it exactly as users do, through the pack's own eng
 from __future__ import annotations
 
 import asyncio
+import os
 import io
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def tiny_checkpoint(engine_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory, engine_dir: Path, tiny_checkpoint: str):
     run_dir = tmp_path_factory.mktemp("engine")
+    # Nodes write only under the output folder and $DGX_PIXELS_ALLOWED_ROOTS: every test's tmp_path is allowed.
+    os.environ["DGX_PIXELS_ALLOWED_ROOTS"] = str(tmp_path_factory.getbasetemp())
     # A random free port, never the default 8188 a developer's own engine may be using.
     run = start_engine(port=pick_free_port(), engine_dir=engine_dir, run_dir=run_dir, cpu=True)
     try:

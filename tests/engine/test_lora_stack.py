@@ -135,3 +135,13 @@ def test_unloaded_keys_fail_by_default_and_warn_on_request(tiny_checkpoint, lora
         "unloaded_keys"] = "warn"
     _, texts = render(run_prompt, fetch_image, g)
     assert "96/98 keys loaded" in texts[1] and "no_such_layer" in texts[1]
+
+
+def test_each_lora_loaded_is_counted(tiny_checkpoint, loras, run_prompt, engine):
+    from engine_helpers import delta, scrape
+
+    before = scrape(engine.url)
+    run_prompt(graph(tiny_checkpoint, {"lora_1": loras["kohya"], "lora_2": loras["peft"],
+                                       "strength_model_2": 0.0, "strength_clip_2": 0.0}, "count").prompt)
+    # Two LoRAs in the stack, the second at strength 0 (skipped, never loaded).
+    assert delta(before, scrape(engine.url), "dgx_pixels_loras_loaded_total") == 1

@@ -121,3 +121,27 @@ def test_bad_input_is_an_execution_error_and_the_engine_keeps_serving(engine, ru
     ok.node("SaveImage", images=pix.out(0), filename_prefix="pixel_after_bad")
     files = _files(run_prompt(ok.prompt), "pixel_after_bad")
     assert len(files) == 2 and fetch_image(files[0]).size == (4, 4)
+
+
+@pytest.mark.parametrize("node,inputs,parameter", [
+    ("DGXPixels.PixelPreview", {"zoom": 64}, "lower zoom"),
+    ("DGXPixels.UpscaleInteger", {"factor": 64}, "lower factor"),
+    ("DGXPixels.TilePreview", {"axis": "both", "repeats": 8}, "lower repeats"),
+    ("DGXPixels.CompareGrid", {"row_labels": "", "column_labels": "", "columns": 0, "scale": 32, "gap_px": 4,
+                               "label_scale": 1}, "lower scale"),
+])
+def test_a_result_too_big_for_memory_is_a_clear_error_naming_the_parameter(engine, run_prompt, node, inputs,
+                                                                            parameter):
+    # Two 8192² frames (1.6 GB) enlarged 8-64 times would need 100+ GiB: refused before allocating, engine serving.
+    g = Graph()
+    frames = g.node("EmptyImage", width=8192, height=8192, batch_size=2, color=0)
+    image_input = "images" if node == "DGXPixels.CompareGrid" else "image"
+    result = g.node(node, **{image_input: frames.out(0)}, **inputs)
+    g.node("PreviewImage", images=result.out(0))  # only nodes that lead to an output run
+    with pytest.raises(ExecutionFailed) as info:
+        run_prompt(g.prompt)
+    assert "GiB of memory but only" in str(info.value) and parameter in str(info.value)
+    ok = Graph()
+    small = ok.node("EmptyImage", width=8, height=8, batch_size=1, color=0xFF0000)
+    ok.node("DGXPixels.PixelPreview", image=small.out(0), zoom=2)
+    run_prompt(ok.prompt)

@@ -1,11 +1,14 @@
 """Batch → sprite sheet → Bevy export in the real engine, and a bad input that fails cleanly."""
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from prompt_graph import Graph
 
-from dgx_pixels.engine.client import ExecutionFailed
+from dgx_pixels.engine.client import ExecutionFailed, PromptValidationError
 
 pytestmark = pytest.mark.engine
 
@@ -124,3 +127,25 @@ def test_frames_that_need_several_pages_come_out_as_a_batch_of_pages(engine, run
     for page_index, page in enumerate(pages):
         colour = colours[by_page[page_index]]
         assert page.getpixel((12, 12)) == (colour >> 16, (colour >> 8) & 255, colour & 255, 255)
+
+
+def test_export_outside_the_allowed_roots_is_refused_when_queued(engine, run_prompt, tmp_path_factory):
+    # /var/tmp is neither the output folder nor under $DGX_PIXELS_ALLOWED_ROOTS: refused at queue time, before the
+    # sheet is even built, and nothing is written there.
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="dgx-pixels-outside-"))
+    try:
+        g = Graph()
+        sheet = g.node(
+            "DGXPixels.SpriteSheet", frames=_frames(g, [0xFF0000]), animation="idle", fps=8.0, direction="forward",
+            repeat=0, pivot_x=0.5, pivot_y=1.0, layout="grid", columns=0, padding=0, extrude=0, trim=False,
+            merge_duplicates=True, max_size=1024, power_of_two=False,
+        )
+        g.node("DGXPixels.BevyExport", sheet=sheet.out(2), project=str(outside), category="item", name="gem",
+               variant="base", subdir="sprites", dry_run=False)
+        with pytest.raises(PromptValidationError) as info:
+            run_prompt(g.prompt)
+        assert "outside the folders DGX-Pixels may write to" in str(info.value)
+        assert "DGX_PIXELS_ALLOWED_ROOTS" in str(info.value)
+        assert list(outside.iterdir()) == []
+    finally:
+        shutil.rmtree(outside)
