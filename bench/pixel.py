@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pixel_synth import synthetic_set  # noqa: E402
 
 from dgx_pixels.ops.color import rgb_to_oklab  # noqa: E402

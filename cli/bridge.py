@@ -7,29 +7,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import err
+from .common import CliParser, add_debug_option, run_command, use_surrogate_escapes
 from .jobs import add_job_parsers, add_submit_parser
 from .mcp import add_mcp_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return a parser of the bridge commands only (mcp, submit, status, cancel)."""
-    parser = argparse.ArgumentParser(prog="dgx-pixels", description="DGX-Pixels MCP bridge and job submission.")
+    parser = CliParser(prog="dgx-pixels", description="DGX-Pixels MCP bridge and job submission.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_mcp_parser(commands)
     add_submit_parser(commands)
     add_job_parsers(commands)
+    add_debug_option(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one bridge command and return its exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except KeyboardInterrupt:
-        err("interrupted")
-        return 130
+    """Run one bridge command and return its exit code (as ``dgx-pixels`` does: one line per user error, a
+    traceback only with ``--debug``). Raises SystemExit on bad arguments."""
+    use_surrogate_escapes()
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ..engine.local import (
     start_engine,
     stop_detached,
 )
-from .common import fail, say
+from .common import engine_url, fail, port_number, say
 
 def cmd_engine_start(args: argparse.Namespace) -> int:
     cpu = True if args.cpu else None
@@ -169,19 +169,20 @@ def add_engine_parsers(commands) -> None:
     engine = commands.add_parser("engine", help="run the local ComfyUI engine with the pack loaded")
     engine_commands = engine.add_subparsers(dest="engine_command", required=True)
     start = engine_commands.add_parser("start", help="start the engine (foreground unless --detach)")
-    start.add_argument("--port", type=int, default=None, help="port (default 8188, or a free one if that is taken)")
+    start.add_argument("--port", type=port_number, default=None, help="port (default 8188, or a free one if that is taken)")
     start.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default 127.0.0.1)")
     start.add_argument("--detach", action="store_true", help="run in the background; stop with `engine stop`")
     start.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
     start.add_argument("--run-dir", default=None, help="use this folder for input/output/user/temp")
     start.set_defaults(func=cmd_engine_start)
     stop = engine_commands.add_parser("stop", help="stop detached engines")
-    stop.add_argument("--port", type=int, default=None, help="only the engine on this port")
+    stop.add_argument("--port", type=port_number, default=None, help="only the engine on this port")
     stop.set_defaults(func=cmd_engine_stop)
     engine_commands.add_parser("status", help="list detached engines").set_defaults(func=cmd_engine_status)
     engine_commands.add_parser("path", help="print the engine's folder").set_defaults(func=cmd_engine_path)
 
     doctor = commands.add_parser("doctor", help="check versions, GPU/NVML, the engine and what is missing")
-    doctor.add_argument("--engine", default=os.environ.get("DGX_PIXELS_ENGINE", "http://127.0.0.1:8188"),
+    doctor.add_argument("--engine", type=engine_url,
+                        default=os.environ.get("DGX_PIXELS_ENGINE", "http://127.0.0.1:8188"),
                         help="engine URL to check")
     doctor.set_defaults(func=cmd_doctor)

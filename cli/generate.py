@@ -19,7 +19,8 @@ from ..engine.requests import (
 )
 from ..engine.sprites import sprite_workflow
 from ..export.sprites import build_variant_sheet, export_sprites
-from .common import EXIT_DONE, EXIT_INVALID, ProgressBar, add_engine_option, engines_of, err, run_mapped, say
+from .common import EXIT_DONE, EXIT_INVALID, ProgressBar, add_engine_option, check_out_dir, check_writable_file, \
+    engines_of, err, run_mapped, say
 
 async def generate_sprites(client: EngineClient, request: GenerateRequest, out_dir: Path,
                            on_progress=None) -> list[GeneratedSprite]:
@@ -58,6 +59,7 @@ async def _generate(args: argparse.Namespace) -> int:
                               steps=args.steps, render_px=args.render_px, negative=args.negative, fps=args.fps)
     try:
         request.check()
+        check_out_dir(args.out)  # before the engine works: its images would be lost
     except ValueError as exc:
         raise ParameterError([str(exc)]) from None
     url = await least_loaded(engines_of(args))
@@ -111,6 +113,7 @@ def add_generate_parser(commands) -> None:
 async def _compare(args: argparse.Namespace) -> int:
     try:
         strengths = parse_strengths(args.strengths)
+        check_writable_file(args.out)  # before the engine works: the grid would be lost
     except ValueError as exc:
         raise ParameterError([str(exc)]) from None
     request = CompareRequest(prompt=args.prompt, loras=args.lora or [], strengths=strengths, seed=args.seed,

@@ -13,7 +13,7 @@ from ..engine.client import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, UNKNOWN
     EngineUnreachable, least_loaded
 from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, find_workflow, is_api_format, load_workflow, prepare
 from .common import EXIT_DONE, EXIT_INTERRUPTED, EXIT_OF_STATE, EXIT_RUNNING, ProgressBar, add_engine_option, \
-    engines_of, run_mapped, say
+    check_out_dir, engines_of, run_mapped, say
 
 def load_any_workflow(spec: str, object_info: dict | None) -> Workflow:
     """Return the workflow named by ``spec``: a bundled name, an API-format file (with its manifest, if any) or a
@@ -53,6 +53,11 @@ async def _submit(args: argparse.Namespace) -> int:
     from ..engine.params import parse_assignments
 
     values = parse_assignments(args.set or [])
+    if args.out:
+        try:
+            check_out_dir(args.out)  # before the engine works: its outputs would be left on the engine only
+        except ValueError as exc:
+            raise ParameterError([str(exc)]) from None
     url = await least_loaded(engines_of(args))
     async with EngineClient(url) as client:
         needs_info = _is_ui_file(Path(args.workflow))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .common import say
+from .common import EXIT_CTRL_C, EXIT_INVALID, check_writable_file, err, say
 
 
 def cmd_train_lora(args: argparse.Namespace) -> int:
@@ -21,14 +20,15 @@ def cmd_train_lora(args: argparse.Namespace) -> int:
         save_every=args.save_every, resume=args.resume, cpu=args.cpu, memory_check=not args.no_memory_check,
         engine_dir=Path(args.engine_dir) if args.engine_dir else None, progress=not args.quiet)
     try:
+        # Checked before training, not when saving: a typo in --out must not cost the whole run.
+        check_writable_file(config.out)
         result = train_lora(config, say=say)
-    except (TrainError, DatasetError, LoraFileError) as exc:
-        print(f"dgx-pixels train-lora: {exc}", file=sys.stderr, flush=True)  # noqa: T201
-        return 2
+    except (TrainError, DatasetError, LoraFileError, ValueError) as exc:
+        err(f"train-lora: {exc}")
+        return EXIT_INVALID
     except KeyboardInterrupt:
-        print("dgx-pixels train-lora: interrupted; the last checkpoint is intact (continue with --resume)",  # noqa: T201
-              file=sys.stderr, flush=True)
-        return 130
+        err("train-lora: interrupted; the last checkpoint is intact (continue with --resume)")
+        return EXIT_CTRL_C
     first = result.losses[0] if result.losses else float("nan")
     last = result.losses[-1] if result.losses else float("nan")
     say(f"wrote {result.out}: {result.steps} steps, {result.steps_per_s:.2f} steps/s, loss {first:.4f} → {last:.4f}, "
@@ -43,8 +43,8 @@ def cmd_lora_info(args: argparse.Namespace) -> int:
     try:
         header = read_header(args.file)
     except LoraFileError as exc:
-        print(f"dgx-pixels lora-info: {exc}", file=sys.stderr, flush=True)  # noqa: T201
-        return 2
+        err(f"lora-info: {exc}")
+        return EXIT_INVALID
     info = lora_info(header.metadata)
     say(f"file: {header.path}")
     say(f"tensors: {len(header.shapes)}, key format: {detect_key_format(header.shapes)}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..engine.local import EngineError
-from .common import fail
+from .common import CliParser, add_debug_option, run_command, use_surrogate_escapes
 from .demo import add_demo_parser
 from .engine import add_engine_parsers
 from .generate import add_compare_parser, add_generate_parser
@@ -19,7 +18,7 @@ from .sheet import add_deploy_parser, add_sheet_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dgx-pixels", description="DGX-Pixels: game-ready pixel art with ComfyUI.")
+    parser = CliParser(prog="dgx-pixels", description="DGX-Pixels: game-ready pixel art with ComfyUI.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_engine_parsers(commands)
     add_demo_parser(commands)
@@ -33,18 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_sheet_parser(commands)
     add_deploy_parser(commands)
     add_metrics_exporter_parser(commands)
+    add_debug_option(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one ``dgx-pixels`` command and return its exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except EngineError as exc:
-        return fail(str(exc), 2)
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
+    """Run one ``dgx-pixels`` command and return its exit code (see ``cli.common``); a user error prints one
+    ``dgx-pixels:`` line, never a traceback unless ``--debug`` is given. Raises SystemExit on bad arguments."""
+    use_surrogate_escapes()
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..export.paths import configured_roots
-from .common import EXIT_INVALID, add_engine_option, engines_of, err
+from .common import EXIT_INVALID, add_engine_option, engines_of, err, port_number
 
 HOSTS_ENV = "DGX_PIXELS_MCP_ALLOWED_HOSTS"
 ORIGINS_ENV = "DGX_PIXELS_MCP_ALLOWED_ORIGINS"
@@ -43,7 +43,7 @@ def add_mcp_parser(commands) -> None:
     mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     mcp.add_argument("--host", default="127.0.0.1",
                      help="HTTP address (default 127.0.0.1; others need a token, see --token)")
-    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765; endpoint /mcp)")
+    mcp.add_argument("--port", type=port_number, default=8765, help="HTTP port (default 8765; endpoint /mcp)")
     mcp.add_argument("--token", default=None,
                      help="bearer token HTTP clients must send (default $DGX_PIXELS_MCP_TOKEN; bound beyond "
                           "loopback without one, the server makes one up and prints it to stderr)")

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from .common import engine_url, port_number
 
 def cmd_metrics_exporter(args: argparse.Namespace) -> int:
     from ..metrics.exporter import serve
@@ -30,9 +31,10 @@ def add_metrics_exporter_parser(subparsers) -> None:
     """Register the ``metrics-exporter`` subcommand on the dgx-pixels CLI."""
     parser = subparsers.add_parser("metrics-exporter",
                                    help="serve Prometheus metrics of a remote engine (polls its HTTP API)")
-    parser.add_argument("--engine", default=os.environ.get("DGX_PIXELS_ENGINE", "http://127.0.0.1:8188"),
+    parser.add_argument("--engine", type=engine_url,
+                        default=os.environ.get("DGX_PIXELS_ENGINE", "http://127.0.0.1:8188"),
                         help="engine URL to poll")
-    parser.add_argument("--port", type=int, default=9188, help="port of the exporter's /metrics")
+    parser.add_argument("--port", type=port_number, default=9188, help="port of the exporter's /metrics")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between polls of the engine")
     parser.set_defaults(func=cmd_metrics_exporter)

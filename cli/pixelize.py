@@ -9,21 +9,25 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
+from ..export.images import read_image
 from ..export.palettes import load_palette_file
-from ..host.memory import require_pixelize_memory
+from ..host.memory import require_memory, require_pixelize_memory
 from ..ops.dither import DITHERS
 from ..ops.grid import MODES
 from ..ops.palette import Palette, builtin_palette, builtin_palette_names, extract_palette
 from ..ops.pixelize import ALPHA_MODES, pixelize
 from ..ops.scale import scale_nearest_integer
+from .common import check_out_dir, err, say, writable_dir
+
+MAX_OUTPUT_SIDE = 16384  # pixels per side of an enlarged output; past that --scale is surely a typo
+# float32 per channel of the enlarged image, then its clamped, ×255 and rounded copies made while saving
+SCALE_BYTES_PER_CHANNEL = 4 * 4
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -34,14 +38,22 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def load_image(path: Path) -> torch.Tensor:
-    """Return the image at ``path`` as [1,H,W,C] float (C=4 when it has transparency); raise ValueError if unreadable."""
-    try:
-        with Image.open(path) as img:
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            arr = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"input {path}: cannot be read as an image ({exc})") from None
+    """Return the image at ``path`` as [1,H,W,C] float (C=4 when it has transparency); raise ValueError if it is
+    missing, unreadable or too large (every PIL mode is converted by ``export.images.to_rgba8``)."""
+    arr, alpha = read_image(path, f"input {path}")
+    if not alpha:
+        arr = arr[..., :3]
     return torch.from_numpy(arr.copy()).float().div(255.0).unsqueeze(0)
+
+
+def check_scaled_size(height: int, width: int, channels: int, scale: int) -> None:
+    """Return None when a ``height``×``width`` image enlarged ``scale``× is a sane size that fits in free memory;
+    raise ValueError before anything is allocated otherwise."""
+    if max(height, width) * scale > MAX_OUTPUT_SIDE:
+        raise ValueError(f"--scale {scale}: a {width}x{height} image would become {width * scale}x{height * scale}, "
+                         f"over {MAX_OUTPUT_SIDE} px per side")
+    require_memory(height * width * scale * scale * channels * SCALE_BYTES_PER_CHANNEL, "cpu",
+                   f"enlarging a {width}x{height} image {scale}x")
 
 
 def save_png_atomic(image: torch.Tensor, path: Path) -> None:
@@ -60,6 +72,8 @@ def save_png_atomic(image: torch.Tensor, path: Path) -> None:
 
 def resolve_palette(text: str) -> Palette:
     """Return the built-in palette named ``text`` or the palette file at ``text``; raise ValueError otherwise."""
+    if Path(text).is_dir():  # load_palette_file would fail on it with a bare "Is a directory"
+        raise ValueError(f"--palette {text}: is a folder, not a palette file")
     if Path(text).suffix and Path(text).exists():
         return load_palette_file(text)
     if text.lower().replace(" ", "-").replace("_", "-") in builtin_palette_names():
@@ -72,15 +86,20 @@ def resolve_palette(text: str) -> Palette:
 def run_pixelize(args: argparse.Namespace) -> int:
     """Pixelize ``args.inputs`` into ``args.out``; return the exit code (2 on bad input)."""
     try:
+        if args.scale < 1:
+            raise ValueError(f"--scale must be a positive integer, got {args.scale}")
+        if args.size is not None:  # the output size is known: refuse a huge --scale before any work
+            check_scaled_size(args.size[1], args.size[0], 4, args.scale)
+        elif args.scale > MAX_OUTPUT_SIDE:
+            raise ValueError(f"--scale {args.scale}: the output would be over {MAX_OUTPUT_SIDE} px per side")
         paths = [Path(p) for p in args.inputs]
-        images = [load_image(p) for p in paths]
         out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        check_out_dir(out_dir)  # before reading inputs: a cheap mistake to report before slow work
+        images = [load_image(p) for p in paths]
+        writable_dir(out_dir)
         names = [out_dir / (p.stem + ".png") for p in paths]
         if len(set(names)) != len(names):
             raise ValueError("two inputs have the same file name; their outputs would overwrite each other")
-        if args.scale < 1:
-            raise ValueError(f"--scale must be a positive integer, got {args.scale}")
         palette = resolve_palette(args.palette) if args.palette else None
         grid = "auto" if args.grid == "auto" else "fixed"
         if grid == "fixed" and args.size is None and args.cell is None:
@@ -104,13 +123,15 @@ def run_pixelize(args: argparse.Namespace) -> int:
             for img in images:
                 require_pixelize_memory(img)
             results = [pixelize(img, colors=args.colors, palette=palette, **options).image[0] for img in images]
+        for image in results:  # all checked before any is written: no half-done output folder
+            check_scaled_size(image.shape[0], image.shape[1], image.shape[2], args.scale)
         for image, target in zip(results, names):
             if args.scale > 1:
                 image = scale_nearest_integer(image.unsqueeze(0), args.scale)[0]
             save_png_atomic(image, target)
-            print(target)  # noqa: T201
+            say(str(target))
     except ValueError as exc:
-        print(f"dgx-pixels pixelize: {exc}", file=sys.stderr)  # noqa: T201
+        err(f"pixelize: {exc}")
         return 2
     return 0
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
-
 
 from ..export.bevy import CATEGORIES, export_to_bevy, read_sheet_dir, split_asset_name, write_sheet_dir
 from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps, parse_tag, sheet_summary
 from ..export.images import read_rgba
+from .common import check_out_dir, err, say, writable_dir
 
 
 def _grid(text: str) -> tuple[int, int]:
@@ -30,6 +29,7 @@ def run_sheet(args: argparse.Namespace) -> int:
         paths = [Path(p) for p in args.frames]
         if not paths:
             raise ValueError("FRAMES: give at least one PNG file")
+        check_out_dir(args.out)  # before reading frames: a cheap mistake to report before slow work
         frames = [read_rgba(p, f"frame {p}") for p in paths]
         cols, rows = args.grid if args.grid else (0, 0)
         options = SheetOptions(
@@ -43,13 +43,13 @@ def run_sheet(args: argparse.Namespace) -> int:
             frames, tags=tags, durations_ms=durations_from_fps(len(frames), args.fps), names=names,
             pivot=(args.pivot[0], args.pivot[1]), options=options,
         )
-        written = write_sheet_dir(sheet, args.out, args.name)
+        written = write_sheet_dir(sheet, writable_dir(args.out), args.name)
     except ValueError as exc:
-        print(f"dgx-pixels sheet: {exc}", file=sys.stderr)  # noqa: T201
+        err(f"sheet: {exc}")
         return 2
-    print(sheet_summary(sheet))  # noqa: T201
+    say(sheet_summary(sheet))
     for path in written:
-        print(path)  # noqa: T201
+        say(str(path))
     return 0
 
 
@@ -109,9 +109,9 @@ def run_deploy(args: argparse.Namespace) -> int:
         report = export_to_bevy(sheet, args.bevy, category=category, name=name, variant=variant,
                                 subdir=args.subdir, dry_run=args.dry_run)
     except ValueError as exc:
-        print(f"dgx-pixels deploy: {exc}", file=sys.stderr)  # noqa: T201
+        err(f"deploy: {exc}")
         return 2
-    print(report.summary())  # noqa: T201
+    say(report.summary())
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Image files the bridge and the CLI read back: one loader for PNG (or any PIL-readable) data as RGBA arrays, and
-the nearest-neighbour thumbnails the bridge sends inline.
+"""Image files the bridge and the CLI read back: one loader for PNG (or any PIL-readable) data as RGBA arrays, the
+one conversion of every PIL mode to 8-bit RGBA (``to_rgba8``, for the nodes too), and the nearest-neighbour
+thumbnails the bridge sends inline.
 
 numpy and PIL are imported when first used, so importing this module stays cheap.
 """
@@ -7,22 +8,85 @@ numpy and PIL are imported when first used, so importing this module stays cheap
 from __future__ import annotations
 
 import io
+import os
+import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-THUMBNAIL_PX = 256
-
-
-def read_rgba(source: Path | bytes, label: str):
-    """Return the image at ``source`` (a path, or the file's bytes) as an H×W×4 uint8 array; raise ValueError
-    naming ``label`` when PIL cannot read it."""
+if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+THUMBNAIL_PX = 256
+_GREY_WIDE_MODES = ("I", "F")  # plus every "I;16..." mode: PIL's convert("RGBA") clips these to 255, i.e. white
+
+
+def has_alpha(image: Image.Image) -> bool:
+    """Return whether ``image`` carries transparency (an alpha band, or a tRNS colour/palette entry)."""
+    return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
+
+
+def to_rgba8(image: Image.Image) -> np.ndarray:
+    """Return ``image`` (any PIL mode) as an H×W×4 uint8 array, scaling wide greyscale instead of clipping it.
+
+    I;16 (and I;16B/L/N) scale 0..65535 to 0..255; I (32-bit int) is taken as 0..65535 when its maximum is over
+    255, else as 0..255 already (negative values become 0); F (float) is taken as 0..1 when its maximum is at most
+    1, else as 0..255 (clipped; NaN becomes 0). A tRNS grey value of a 16-bit image becomes alpha 0. Every other
+    mode (1, L, LA, P with tRNS, RGB, RGBA, CMYK, YCbCr...) goes through PIL's own RGBA conversion, which applies
+    a palette's transparency.
+    """
+    import numpy as np
+
+    mode = image.mode
+    if not (mode.startswith("I;16") or mode in _GREY_WIDE_MODES):
+        return np.asarray(image.convert("RGBA"))
+    raw = np.asarray(image)
+    if raw.ndim != 2:  # PIL gives 2-D arrays for these modes; anything else is a mode this code does not know
+        raise ValueError(f"image mode {mode} has an unexpected shape {raw.shape}")
+    values = np.nan_to_num(raw.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(values.max(initial=0.0))
+    if mode.startswith("I;16") or (mode == "I" and top > 255):
+        values = values * (255.0 / 65535.0)
+    elif mode == "F" and top <= 1.0:
+        values = values * 255.0
+    grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    alpha = np.full_like(grey, 255)
+    transparency = image.info.get("transparency")
+    if isinstance(transparency, int):  # a tRNS grey value is given in the image's own (16-bit) range
+        alpha[raw == transparency] = 0
+    return np.ascontiguousarray(np.stack([grey, grey, grey, alpha], axis=-1))
+
+
+def read_image(source: Path | str | bytes, label: str) -> tuple[np.ndarray, bool]:
+    """Return the image at ``source`` (a path, or the file's bytes) as (H×W×4 uint8 array, whether it has
+    transparency); raise ValueError naming ``label`` when it is missing, not a regular file, unreadable, not an
+    image, or too large for PIL's decompression-bomb limit."""
+    from PIL import Image
+
     try:
+        if not isinstance(source, bytes):
+            # A FIFO or device would block Image.open forever; a folder gets a clearer message than EISDIR.
+            mode = os.stat(source).st_mode
+            if stat.S_ISDIR(mode):
+                raise ValueError(f"{label}: is a folder, not an image file")
+            if not stat.S_ISREG(mode):
+                raise ValueError(f"{label}: is not a regular file")
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-            return np.asarray(image.convert("RGBA"))
-    except (OSError, ValueError) as exc:
+            return to_rgba8(image), has_alpha(image)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{label}: too large to read safely ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{label}: cannot be read as an image ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{label}:"):
+            raise
         raise ValueError(f"{label}: cannot be read as an image ({exc})") from None
+
+
+def read_rgba(source: Path | str | bytes, label: str) -> np.ndarray:
+    """Return the image at ``source`` (a path, or the file's bytes) as an H×W×4 uint8 array (see ``to_rgba8``);
+    raise ValueError naming ``label`` when it cannot be read (see ``read_image``)."""
+    return read_image(source, label)[0]
 
 
 def _indexed(image):
@@ -52,7 +116,9 @@ def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as opened:
+            # 16-bit and float greyscale would come out white through PIL's own conversion.
+            image = Image.fromarray(to_rgba8(opened), "RGBA") if opened.mode.startswith(("I", "F")) else opened
             image.load()
             width, height = image.size
             if max(width, height) <= max_px:

@@ -24,10 +24,11 @@ def load_palette_file(path: str | Path) -> Palette:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ValueError(f"cannot read palette file {str(path)!r}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ValueError(f"palette file {str(path)!r} is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"palette file {str(path)!r} is not a regular file")
         if info.st_size > MAX_PALETTE_FILE_BYTES:
             raise ValueError(f"palette file {str(path)!r} is {info.st_size} bytes; the limit is "
                              f"{MAX_PALETTE_FILE_BYTES} (a palette holds at most 256 colours)")

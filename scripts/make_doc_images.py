@@ -36,7 +36,7 @@ SMALL = ImageFont.load_default(size=11)
 
 def load_pixel_synth():
     """Import tests/unit/pixel_synth.py by path (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("pixel_synth", ROOT / "tests" / "unit" / "pixel_synth.py")
+    spec = importlib.util.spec_from_file_location("pixel_synth", ROOT / "tests" / "pixel_synth.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

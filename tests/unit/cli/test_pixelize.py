@@ -59,3 +59,18 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):
     Image.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "in.png")
     assert run([str(tmp_path / "in.png"), "--out", str(tmp_path / "o"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_16_bit_grey_input_is_not_white(tmp_path):
+    """A 16-bit greyscale PNG (PIL mode I;16) used to come out white: PIL's own conversion clips it to 255."""
+    Image.fromarray(np.full((16, 16), 40000, dtype=np.uint16)).save(tmp_path / "grey16.png")
+    assert run([str(tmp_path / "grey16.png"), "--out", str(tmp_path / "o"), "--size", "4x4"]) == 0
+    result = np.asarray(Image.open(tmp_path / "o" / "grey16.png").convert("RGB"))
+    assert abs(int(result[0, 0, 0]) - 156) <= 2 and (result == result[0, 0]).all()
+
+
+def test_huge_scale_is_refused_before_allocating(tmp_path, capsys):
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "in.png")
+    assert run([str(tmp_path / "in.png"), "--out", str(tmp_path / "o"), "--cell", "2", "--scale", "5000"]) == 2
+    assert "px per side" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "in.png").exists()

@@ -193,6 +193,8 @@ def test_palette_files_that_would_block_or_flood_the_engine_are_refused(tmp_path
         load_palette_file(fifo)
     with pytest.raises(ValueError, match="not a regular file"):
         load_palette_file("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_palette_file(tmp_path)
     many = tmp_path / "many.hex"
     many.write_text("".join(f"{i:06x}\n" for i in range(300)))
     with pytest.raises(ValueError, match="300 colours; a palette holds at most 256"):
