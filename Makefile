@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.dgx-pixels-setup
 
-.PHONY: setup demo test test-unit test-engine lint serve clean
+.PHONY: setup demo test test-unit test-engine test-hostile lint serve clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test-unit: setup
 
 test-engine: setup
 	$(PY) -m pytest tests/engine -q --timeout=900
+
+# Every node with 500 hostile examples through the real engine (make test runs 6 per node); about 10 min.
+test-hostile: setup
+	DGX_PIXELS_HOSTILE_EXAMPLES=500 $(PY) -m pytest tests/engine/test_nodes_hostile.py -q -s --timeout=3600
 
 serve: setup
 	$(PY) -m dgx_pixels.cli engine start --port $${PORT:-8188}

@@ -126,6 +126,7 @@ class Pixelize(io.ComfyNode):
             image, alpha_in, size=size, cell_px=cell_px or None, grid=grid, mode=mode,
             colors=colors, palette=palette, dither=dither, dither_strength=dither_strength, alpha_mode=alpha,
             alpha_threshold=alpha_threshold, background=background, outline=outline, cleanup=cleanup, seed=seed,
+            check_interrupt=comfy.model_management.throw_exception_if_processing_interrupted,
         )
         out = result.image.cpu()
         count_palette_applied(out.shape[0])
@@ -313,12 +314,15 @@ class AlphaCleanup(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, threshold, background, key_color, tolerance, enclosed_holes, mask=None) -> io.NodeOutput:
+        import comfy.model_management
+
         b, h, w = _shape(image)
         # RGBA and OKLab copies, distances and the flood fill's labels.
         require_node_memory(image_bytes(b, h, w, 16), f"cleaning the alpha of {b} image(s) of {w}x{h}", "the batch")
         rgba = _rgba(image, mask)
         key = _parse_hex_rgb(key_color, "key_color") if key_color.strip() else None
-        out = remove_background(rgba, background, key, tolerance, enclosed_holes)
+        out = remove_background(rgba, background, key, tolerance, enclosed_holes,
+                                check_interrupt=comfy.model_management.throw_exception_if_processing_interrupted)
         out = binarize_alpha(out, threshold)
         return io.NodeOutput(out, mask_from_alpha(out))
 

@@ -244,8 +244,30 @@ def sheet_from_aseprite(doc: dict[str, Any], atlas_rgba: np.ndarray | Sequence[n
     return SpriteSheet(sheet.pages, textures, sheet.frames, tags, options, grid, sources, sheet.pack_method)
 
 
+# RON strings (ron-rs `parse_escape`): UTF-8 stands as is; the escapes are \' \" \\ \n \r \t \0, \xHH and
+# \u{H} to \u{HHHHHH}. JSON's \u00e9 is rejected ("Missing { in Unicode escape"), so json.dumps is no RON encoder.
+_RON_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+# Escaped on output: the quote and backslash (syntax), C0/DEL/C1 controls and the Unicode line/paragraph
+# separators (invisible or line-breaking in an editor); everything else is written as UTF-8.
+_RON_NEEDS_ESCAPE = re.compile("[\"\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _ron_string(value: str) -> str:
-    return json.dumps(value)
+    """Return ``value`` as a RON string literal that ron-rs reads back as ``value``.
+
+    Raises ValueError when ``value`` holds a lone surrogate (e.g. an undecodable file name), which neither RON's
+    ``char`` nor UTF-8 can carry.
+    """
+    bad = _SURROGATE.search(value)
+    if bad:
+        raise ValueError(f"RON: cannot write the lone surrogate U+{ord(bad.group()):04X} in {value!r}")
+    return '"' + _RON_NEEDS_ESCAPE.sub(_ron_escape, value) + '"'
+
+
+def _ron_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _RON_SHORT_ESCAPES.get(ch) or f"\\u{{{ord(ch):x}}}"
 
 
 def _ron_float(value: float) -> str:
@@ -348,6 +370,7 @@ _TOKEN = re.compile(
     r"""\s*(?:
         (?P<comment>//[^\n]*|/\*.*?\*/)
       | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<raw_string>r(?P<hashes>\#*)"(?P<raw_body>.*?)"(?P=hashes))
       | (?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
       | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<punct>[()\[\]{}:,])
@@ -369,9 +392,64 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             raise ValueError(f"RON: unexpected character {text[pos]!r} at offset {pos}")
         pos = match.end()
         kind = match.lastgroup
-        if kind != "comment":
+        if kind == "raw_string":  # no escapes inside r"..." / r#"..."#: the body is the value
+            tokens.append((kind, match.group("raw_body")))
+        elif kind != "comment":
             tokens.append((kind, match.group(kind)))
     return tokens
+
+
+_RON_UNESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+_RON_UNICODE_ESCAPE = re.compile(r"\{([0-9A-Fa-f]{1,6})\}")
+_RON_BYTE_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
+
+
+def _ron_unescape(literal: str) -> str:
+    r"""Return the value of the quoted RON string ``literal``, by ron-rs's escape rules.
+
+    Raises ValueError on an escape ron-rs rejects: JSON's ``\uXXXX`` without braces, ``\b``, ``\f``, ``\/``, an
+    empty, over-long or unclosed ``\u{...}``, a surrogate or out-of-range code point, or ``\x`` bytes that are not
+    one UTF-8 character.
+    """
+    body, out, i = literal[1:-1], [], 0
+    while True:
+        j = body.find("\\", i)
+        if j < 0:
+            out.append(body[i:])
+            return "".join(out)
+        out.append(body[i:j])
+        kind = body[j + 1 : j + 2]
+        if kind in _RON_UNESCAPES:
+            out.append(_RON_UNESCAPES[kind])
+            i = j + 2
+        elif kind == "u":
+            match = _RON_UNICODE_ESCAPE.match(body, j + 2)
+            if match is None:
+                raise ValueError(
+                    f"RON: bad Unicode escape {body[j : j + 10]!r} in {literal!r}: RON needs 1-6 hex digits in "
+                    "braces, like \\u{e9}; JSON's \\u00e9 form is rejected by ron-rs (\"Missing { in Unicode escape\")"
+                )
+            code = int(match.group(1), 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise ValueError(f"RON: \\u{{{match.group(1)}}} in {literal!r} is not a Unicode scalar value")
+            out.append(chr(code))
+            i = match.end()
+        elif kind == "x":
+            # ron-rs: one \xHH is an ASCII char; a non-ASCII lead byte takes up to three more \xHH, which must
+            # make exactly one UTF-8 character.
+            data, i = bytearray(), j
+            while len(data) < 4 and (byte := _RON_BYTE_ESCAPE.match(body, i)):
+                data.append(int(byte.group(1), 16))
+                i = byte.end()
+                try:
+                    out.append(data.decode("utf-8"))
+                    break
+                except UnicodeDecodeError:
+                    continue
+            else:
+                raise ValueError(f"RON: \\x escapes at {body[j : j + 16]!r} in {literal!r} are not one UTF-8 character")
+        else:
+            raise ValueError(f"RON: unknown escape {body[j : j + 2]!r} in {literal!r}")
 
 
 class _RonParser:
@@ -394,7 +472,10 @@ class _RonParser:
         kind, text = self.peek()
         if kind == "string":
             self.i += 1
-            return json.loads(text)
+            return _ron_unescape(text)
+        if kind == "raw_string":
+            self.i += 1
+            return text
         if kind == "number":
             self.i += 1
             return float(text) if any(c in text for c in ".eE") else int(text)

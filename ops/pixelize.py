@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 
 import torch
@@ -68,10 +70,12 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
              mode: str = "contrast", colors: int = 16, palette: Palette | None = None, dither: str = "none",
              dither_strength: float = 1.0, alpha_mode: str = "auto", alpha_threshold: float = 0.5,
              background: str = "none", background_tolerance: float = 0.05, enclosed_holes: bool = False,
-             outline: str = "none", cleanup: bool = False, seed: int = 0) -> PixelizeResult:
+             outline: str = "none", cleanup: bool = False, seed: int = 0,
+             check_interrupt: Callable[[], None] | None = None) -> PixelizeResult:
     """Return pixel art at native size with every opaque pixel in one palette shared by the whole batch.
 
     ``alpha`` is [B,H,W] with 1 = opaque. ``palette`` wins over ``colors`` (0 keeps the downscaled colours).
+    ``check_interrupt`` is called inside long loops (ComfyUI's interrupt check raises to stop the work).
     Raises ValueError, naming the input, for bad images, masks, sizes, modes or palettes.
     """
     image = check_image(image)
@@ -90,6 +94,7 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
 
     if background != "none":
         small = remove_background(small, background, tolerance=background_tolerance, enclosed=enclosed_holes,
+                                  check_interrupt=check_interrupt,
                                   lab=small_lab)
         has_alpha = True
     keep_alpha = alpha_mode == "keep" or (alpha_mode == "auto" and has_alpha)
