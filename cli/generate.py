@@ -14,13 +14,33 @@ from pathlib import Path
 from ..engine.client import EngineClient, PromptResult, least_loaded
 from ..engine.params import BUNDLED_DIR, ParameterError
 from ..engine.requests import (
-    CATEGORIES, MAX_COMPARE_LORAS, CompareRequest, GenerateRequest, GeneratedSprite, parse_strengths, run_comparison,
-    sprite_file_name, sprite_prompt, variant_names,
+    CATEGORIES,
+    MAX_COMPARE_LORAS,
+    CompareRequest,
+    GeneratedSprite,
+    GenerateRequest,
+    parse_strengths,
+    run_comparison,
+    sprite_file_name,
+    sprite_prompt,
+    variant_names,
 )
 from ..engine.sprites import sprite_workflow
+from ..export.files import write_file_atomic
 from ..export.sprites import build_variant_sheet, export_sprites
-from .common import EXIT_DONE, EXIT_INVALID, ProgressBar, add_engine_option, check_out_dir, check_writable_file, \
-    engines_of, err, run_mapped, say
+from .common import (
+    EXIT_DONE,
+    EXIT_INVALID,
+    ProgressBar,
+    add_engine_option,
+    check_out_dir,
+    check_writable_file,
+    engines_of,
+    err,
+    run_mapped,
+    say,
+)
+
 
 async def generate_sprites(client: EngineClient, request: GenerateRequest, out_dir: Path,
                            on_progress=None) -> list[GeneratedSprite]:
@@ -45,7 +65,7 @@ async def generate_sprites(client: EngineClient, request: GenerateRequest, out_d
         sprite = GeneratedSprite(asset, variant, seed, from_cache=result.from_cache)
         for frame, file in enumerate(files):
             target = out_dir / sprite_file_name(request.category, name, variant, frame)
-            target.write_bytes(await client.download(file))
+            write_file_atomic(target, await client.download(file))
             sprite.frames.append(target)
         sprite.sheet = write_sheet_dir(build_variant_sheet(sprite.frames, "idle", request.fps), out_dir, asset)
         made.append(sprite)
@@ -125,7 +145,7 @@ async def _compare(args: argparse.Namespace) -> int:
             data = await run_comparison(client, request, on_progress=bar)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    write_file_atomic(out, data)
     say(f"wrote {out} ({len(request.loras)} LoRA(s) × {len(strengths)} strength(s), seed {request.seed})")
     return EXIT_DONE
 

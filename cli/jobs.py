@@ -9,11 +9,33 @@ import argparse
 import json
 from pathlib import Path
 
-from ..engine.client import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, UNKNOWN, EngineClient, EngineClientError, \
-    EngineUnreachable, least_loaded
+from ..engine.client import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    RUNNING,
+    UNKNOWN,
+    EngineClient,
+    EngineClientError,
+    EngineUnreachable,
+    least_loaded,
+)
 from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, find_workflow, is_api_format, load_workflow, prepare
-from .common import EXIT_DONE, EXIT_INTERRUPTED, EXIT_OF_STATE, EXIT_RUNNING, ProgressBar, add_engine_option, \
-    check_out_dir, engines_of, run_mapped, say
+from ..export.files import write_file_atomic
+from .common import (
+    EXIT_DONE,
+    EXIT_INTERRUPTED,
+    EXIT_OF_STATE,
+    EXIT_RUNNING,
+    ProgressBar,
+    add_engine_option,
+    check_out_dir,
+    engines_of,
+    run_mapped,
+    say,
+)
+
 
 def load_any_workflow(spec: str, object_info: dict | None) -> Workflow:
     """Return the workflow named by ``spec``: a bundled name, an API-format file (with its manifest, if any) or a
@@ -79,7 +101,7 @@ async def _submit(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
             for file in files:
                 target = out / Path(file.filename).name
-                target.write_bytes(await client.download(file))
+                write_file_atomic(target, await client.download(file))
                 say(f"wrote {target}")
         else:
             for file in files:

@@ -7,14 +7,14 @@ namespace and returning an exit code.
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from ..export.files import write_file_atomic
 from ..export.images import read_image
 from ..export.palettes import load_palette_file
 from ..host.memory import require_memory, require_pixelize_memory
@@ -60,14 +60,9 @@ def save_png_atomic(image: torch.Tensor, path: Path) -> None:
     """Write one [H,W,C] float image as PNG at ``path`` via a temporary file in the same folder and a rename."""
     arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
     pil = Image.fromarray(arr, "RGBA" if arr.shape[-1] == 4 else "RGB")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pil.save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    write_file_atomic(path, buffer.getvalue())
 
 
 def resolve_palette(text: str) -> Palette:

@@ -270,13 +270,16 @@ class ApplyPalette(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, palette, dither, strength, mask=None) -> io.NodeOutput:
+        import comfy.model_management
+
         b, h, w = _shape(image)
         # Distances from every pixel to every palette colour, besides the RGBA copies.
         require_node_memory(image_bytes(b, h, w, len(palette) + 12), f"mapping {b} image(s) of {w}x{h} to "
                             f"{len(palette)} colours", "the batch or the palette size")
         image = check_image(image)
         src = image if mask is None and image.shape[-1] == 3 else _rgba(image, mask)
-        out = apply_palette(src, palette, dither, strength)
+        out = apply_palette(src, palette, dither, strength,
+                            check_interrupt=comfy.model_management.throw_exception_if_processing_interrupted)
         count_palette_applied(out.shape[0])
         return io.NodeOutput(out, mask_from_alpha(out))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -31,12 +33,13 @@ def _palette_step(palette_lab: torch.Tensor) -> float:
 
 
 def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", strength: float = 1.0,
-                  lab: torch.Tensor | None = None) -> torch.Tensor:
+                  lab: torch.Tensor | None = None, check_interrupt: Callable[[], None] | None = None) -> torch.Tensor:
     """Return ``image`` [B,H,W,C] with every opaque pixel set to a colour of ``palette`` (alpha kept).
 
     Ordered dither depends only on a pixel's position and colour, so static regions never flicker between
     frames. ``lab`` is ``image``'s colours already in OKLab (a caller that has them saves a conversion). Raises
-    ValueError on an unknown dither or a strength outside 0..2.
+    ValueError on an unknown dither or a strength outside 0..2. ``check_interrupt`` is called once per row of
+    Floyd-Steinberg (a pure-Python loop; it raises to stop).
     """
     if dither not in DITHERS:
         raise ValueError(f"dither must be one of {', '.join(DITHERS)}, got {dither!r}")
@@ -48,7 +51,8 @@ def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", s
     pal_rgb = palette.rgb(image.device)
     if dither == "fs" and strength > 0:
         # The diffusion runs on the CPU; OKLab is taken there too, so a GPU input dithers to the CPU's pixels.
-        idx = _floyd_steinberg(rgb_to_oklab(rgb.cpu()), alpha, palette.oklab(), strength).to(image.device)
+        idx = _floyd_steinberg(rgb_to_oklab(rgb.cpu()), alpha, palette.oklab(), strength,
+                               check_interrupt).to(image.device)
     else:
         lab = rgb_to_oklab(rgb) if lab is None else lab
         if dither.startswith("bayer") and strength > 0:
@@ -66,20 +70,21 @@ def apply_palette(image: torch.Tensor, palette: Palette, dither: str = "none", s
 
 
 def _floyd_steinberg(lab: torch.Tensor, alpha: torch.Tensor | None, pal_lab: torch.Tensor,
-                     strength: float) -> torch.Tensor:
+                     strength: float, check_interrupt: Callable[[], None] | None = None) -> torch.Tensor:
     # Error diffusion is sequential by nature (with serpentine rows, each row waits for the whole row above), so
     # it runs on the CPU in float64, frame by frame, over plain Python lists: per pixel that is several times
     # quicker than small numpy operations.
     work = lab.detach().double().cpu().numpy()
     palette = [tuple(colour) for colour in pal_lab.double().cpu().tolist()]
     opaque = np.ones(work.shape[:3], dtype=bool) if alpha is None else (alpha > 0.5).cpu().numpy()
-    idx = np.array([_diffuse_frame(frame, mask, palette, strength) for frame, mask in zip(work, opaque)],
+    idx = np.array([_diffuse_frame(frame, mask, palette, strength, check_interrupt)
+                    for frame, mask in zip(work, opaque)],
                    dtype=np.int64).reshape(opaque.shape)
     return torch.from_numpy(idx)
 
 
 def _diffuse_frame(lab: np.ndarray, opaque: np.ndarray, palette: list[tuple[float, float, float]],
-                   strength: float) -> list[list[int]]:
+                   strength: float, check_interrupt: Callable[[], None] | None = None) -> list[list[int]]:
     """Floyd-Steinberg over one OKLab frame [H,W,3]; return palette indices per row. Transparent pixels neither
     pass error on nor receive it."""
     h, w = opaque.shape
@@ -87,6 +92,8 @@ def _diffuse_frame(lab: np.ndarray, opaque: np.ndarray, palette: list[tuple[floa
     visible = opaque.tolist()
     out = [[0] * w for _ in range(h)]
     for y in range(h):
+        if check_interrupt is not None:
+            check_interrupt()
         # Serpentine: odd rows run right to left so the error does not pile up on one side.
         step = 1 if y % 2 == 0 else -1
         row_l, row_a, row_b, row_visible, row_out = ls[y], as_[y], bs[y], visible[y], out[y]

@@ -108,7 +108,7 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
             palette = _palette_of(small)
         else:
             palette = extract_palette(small[..., :3], colors, alpha=small[..., 3], seed=seed, lab=small_lab)
-    small = apply_palette(small, palette, dither, dither_strength, lab=small_lab)
+    small = apply_palette(small, palette, dither, dither_strength, lab=small_lab, check_interrupt=check_interrupt)
     if cleanup:
         small = remove_jaggies(remove_orphans(small))
     if outline != "none":

@@ -29,3 +29,16 @@ def test_node_targets_inside_the_roots_pass_and_others_are_refused(tmp_path, mon
     monkeypatch.delenv(ALLOWED_ROOTS_ENV)
     with pytest.raises(PermissionError):
         check_node_target(str(games / "knight"), output, "project")
+
+
+def test_single_files_are_written_whole_with_the_normal_mode(tmp_path):
+    from dgx_pixels.export.files import write_file_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = write_file_atomic(tmp_path / "out.png", b"png bytes")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"png bytes"
+    assert path.stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 hid pixelize outputs from the user's tools
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

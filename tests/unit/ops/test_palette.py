@@ -207,3 +207,18 @@ def test_palette_files_that_would_block_or_flood_the_engine_are_refused(tmp_path
     huge.write_text("000000\n" * 200_000)
     with pytest.raises(ValueError, match="the limit is 1048576"):
         load_palette_file(huge)
+
+
+def test_floyd_steinberg_stops_when_interrupted():
+    # The diffusion is a pure-Python loop over pixels: ComfyUI's interrupt must reach it row by row.
+    rows = []
+
+    def interrupt():
+        rows.append(1)
+        if len(rows) == 3:
+            raise InterruptedError("stop")
+
+    image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InterruptedError):
+        apply_palette(image, builtin_palette("pico-8"), "fs", 1.0, check_interrupt=interrupt)
+    assert len(rows) == 3
