@@ -12,13 +12,17 @@ from .jobs import add_job_parsers, add_submit_parser
 from .mcp import add_mcp_parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return a parser of the bridge commands only (mcp, submit, status, cancel)."""
-    parser = CliParser(prog="dgx-pixels", description="DGX-Pixels MCP bridge and job submission.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_bridge_parsers(commands) -> None:
+    """Add the commands that need no torch: mcp, submit, status, cancel."""
     add_mcp_parser(commands)
     add_submit_parser(commands)
     add_job_parsers(commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return a parser of the bridge commands only (mcp, submit, status, cancel)."""
+    parser = CliParser(prog="dgx-pixels", description="DGX-Pixels MCP bridge and job submission.")
+    add_bridge_parsers(parser.add_subparsers(dest="command", required=True))
     add_debug_option(parser)
     return parser
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .bridge import add_bridge_parsers
 from .common import CliParser, add_debug_option, run_command, use_surrogate_escapes
 from .demo import add_demo_parser
 from .engine import add_engine_parsers
 from .generate import add_compare_parser, add_generate_parser
-from .jobs import add_job_parsers, add_submit_parser
 from .lora import add_train_lora_parser
-from .mcp import add_mcp_parser
 from .metrics import add_metrics_exporter_parser
 from .pixelize import add_pixelize_parser
 from .sheet import add_deploy_parser, add_sheet_parser
@@ -22,9 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_engine_parsers(commands)
     add_demo_parser(commands)
-    add_mcp_parser(commands)
-    add_submit_parser(commands)
-    add_job_parsers(commands)
+    add_bridge_parsers(commands)
     add_generate_parser(commands)
     add_compare_parser(commands)
     add_train_lora_parser(commands)

@@ -90,3 +90,16 @@ def test_no_runtime_pip_eval_or_exec_in_shipped_code():
         if re.search(r"\b(eval|exec)\(", text) or re.search(r"""["']pip["']\s*,\s*["']install""", text):
             offenders.append(str(path.relative_to(PACK_ROOT)))
     assert not offenders, offenders
+
+
+def test_ops_touches_no_file():
+    # ops/ is tensors in, tensors out: file access lives in export/ (user files) and host/ (system figures).
+    touching = re.compile(r"\bopen\(|\.read_text\(|\.read_bytes\(|\.write_text\(|\.write_bytes\(|\.unlink\(|"
+                          r"rmtree|os\.replace|os\.rename|\.rename\(|\.mkdir\(|fcntl|flock|tempfile|\.save\(")
+    offences = []
+    for path in sorted((PACK_ROOT / "ops").glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0].replace("Image.open(io.BytesIO(", "")
+            if touching.search(code):
+                offences.append(f"ops/{path.name}:{number}: {line.strip()}")
+    assert offences == []
