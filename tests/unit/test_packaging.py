@@ -32,8 +32,10 @@ def test_registry_metadata_is_complete_and_pins_the_tested_engine():
     assert project["version"] == __version__
     assert project["license"]
     comfy = PYPROJECT["tool"]["comfy"]
-    for key in ("PublisherId", "DisplayName", "Icon", "requires-comfyui"):
+    for key in ("PublisherId", "DisplayName", "requires-comfyui"):
         assert comfy[key], key
+    # No placeholder addresses: the pack is not published yet (an icon or repository URL comes with publishing).
+    assert "Icon" not in comfy and "urls" not in project
     assert PINNED_ENGINE_VERSION in comfy["requires-comfyui"]
     assert "comfyui" not in project["name"].lower()
 
