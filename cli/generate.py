@@ -27,7 +27,7 @@ from ..engine.requests import (
 )
 from ..engine.sprites import sprite_workflow
 from ..export.files import write_file_atomic
-from ..export.sprites import build_variant_sheet, export_sprites
+from ..export.sprites import build_variant_sheet, check_sprite_export, export_sprites
 from .common import (
     EXIT_DONE,
     EXIT_INVALID,
@@ -80,6 +80,9 @@ async def _generate(args: argparse.Namespace) -> int:
     try:
         request.check()
         check_out_dir(args.out)  # before the engine works: its images would be lost
+        if args.bevy:  # an export that will be refused must not cost a render first
+            check_sprite_export(Path(args.bevy), request.category, request.asset_name_part,
+                                variant_names(request.variant, request.count), request.size, request.frames, args.fps)
     except ValueError as exc:
         raise ParameterError([str(exc)]) from None
     url = await least_loaded(engines_of(args))
