@@ -167,7 +167,8 @@ def run_demo(out_dir: Path, port: int | None = None, cpu: bool | None = None) ->
         frame.save(out_dir / f"source_knight_{index:02}.png")
     run_dir = Path(tempfile.mkdtemp(prefix="dgx-pixels-demo-"))
     say(f"starting ComfyUI from {engine_dir} ({'GPU' if use_gpu else 'CPU'})")
-    run = start_engine(port=port, engine_dir=engine_dir, run_dir=run_dir, cpu=not use_gpu)
+    # The demo's Bevy project lies in its own output folder, outside the engine's: allow the engine to write there.
+    run = start_engine(port=port, engine_dir=engine_dir, run_dir=run_dir, cpu=not use_gpu, allowed_roots=[out_dir])
     try:
         say(f"engine up at {run.url}")
         say(f"1/2 generating {size}x{size} with {checkpoint} ({steps} steps), then pixelizing it")

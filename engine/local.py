@@ -233,12 +233,14 @@ def start_engine(
     extra_args: list[str] | None = None,
     wait_s: float = 300.0,
     python: str | None = None,
+    allowed_roots: list[Path] | None = None,
 ) -> EngineRun:
     """Start ComfyUI with the pack loaded and return once ``/system_stats`` answers.
 
     ``port=None`` takes 8188 when free, else any free port; an explicit port that is taken raises EngineError.
     ``run_dir`` gives the engine its own input/output/user/temp folders (tests use a temporary one).
     ``cpu=None`` passes ``--cpu`` when torch sees no CUDA. A non-detached engine dies with this process.
+    ``allowed_roots`` are added to the engine's ``$DGX_PIXELS_ALLOWED_ROOTS`` (where its nodes may write).
     Raises EngineError with the tail of the engine's log when it exits or is not healthy within ``wait_s``.
     """
     engine_dir = check_engine_dir(engine_dir) if engine_dir else find_engine_dir()
@@ -268,6 +270,10 @@ def start_engine(
         log_path = (run_dir if run_dir is not None else state_dir()) / f"engine-{port}.log"
     log_file = open(log_path, "ab") if log_path else None  # noqa: SIM115 (handed to the child)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if allowed_roots:
+        # The variable export/paths.py reads; named here as a string so engine/ stays independent of export/.
+        roots = [env.get("DGX_PIXELS_ALLOWED_ROOTS", ""), *(str(Path(root).resolve()) for root in allowed_roots)]
+        env["DGX_PIXELS_ALLOWED_ROOTS"] = os.pathsep.join(root for root in roots if root)
     try:
         process = subprocess.Popen(
             args, cwd=engine_dir, env=env, stdin=subprocess.DEVNULL,
