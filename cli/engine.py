@@ -26,6 +26,7 @@ from .common import engine_url, fail, port_number, say
 def cmd_engine_start(args: argparse.Namespace) -> int:
     cpu = True if args.cpu else None
     run = start_engine(port=args.port, host=args.host, cpu=cpu, detach=args.detach,
+                       allowed_roots=[Path(root) for root in args.allowed_root or []],
                        run_dir=Path(args.run_dir) if args.run_dir else None)
     if args.detach:
         say(f"engine running at {run.url} (pid {run.pid}); log: {run.log_path}")
@@ -174,6 +175,9 @@ def add_engine_parsers(commands) -> None:
     start.add_argument("--detach", action="store_true", help="run in the background; stop with `engine stop`")
     start.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
     start.add_argument("--run-dir", default=None, help="use this folder for input/output/user/temp")
+    start.add_argument("--allowed-root", action="append", default=None, metavar="DIR",
+                       help="a folder the pack's nodes may write into besides the output folder, e.g. your Bevy "
+                            "games (repeatable; added to $DGX_PIXELS_ALLOWED_ROOTS)")
     start.set_defaults(func=cmd_engine_start)
     stop = engine_commands.add_parser("stop", help="stop detached engines")
     stop.add_argument("--port", type=port_number, default=None, help="only the engine on this port")
