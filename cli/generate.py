@@ -19,10 +19,10 @@ from ..engine.requests import (
     CompareRequest,
     GeneratedSprite,
     GenerateRequest,
+    build_sprite_prompt,
     parse_strengths,
     run_comparison,
     sprite_file_name,
-    sprite_prompt,
     variant_names,
 )
 from ..engine.sprites import sprite_workflow
@@ -56,7 +56,10 @@ async def generate_sprites(client: EngineClient, request: GenerateRequest, out_d
     for index, variant in enumerate(variant_names(request.variant, request.count)):
         seed = request.seed + index
         asset = f"{request.category}_{name}_{variant}"
-        prompt = await sprite_prompt(client, workflow, request, seed, f"dgx-pixels/generate/{asset}")
+        prompt, models = await build_sprite_prompt(client, workflow, request, seed, f"dgx-pixels/generate/{asset}")
+        if index == 0:
+            for note in models.notes:
+                say(f"note: {note}")
         result: PromptResult = await client.run(prompt, timeout_s=3600.0, on_progress=on_progress)
         save_node = workflow.params["filename_prefix"].node
         files = [f for f in result.files() if f.node_id == save_node]

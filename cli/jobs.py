@@ -168,8 +168,14 @@ async def _cancel(args: argparse.Namespace) -> int:
     url, state = await _find(args.job, engines_of(args))
     if state in (PENDING, RUNNING):
         async with EngineClient(url) as client:
-            await client.cancel(args.job)
-        say(f"job {args.job}: {'removed from the queue' if state == PENDING else 'interrupted'}")
+            state = await client.cancel(args.job)
+        if state == PENDING:
+            # The engine deletes a pending prompt without any history entry, so a later `status` (another
+            # process, with no memory of this cancel) can only answer "unknown": say so here, where it is known.
+            say(f"job {args.job}: cancelled (final state: interrupted): removed from the queue before it started; "
+                "the engine keeps no record of it, so `dgx-pixels status` will answer unknown from now on")
+        else:
+            say(f"job {args.job}: cancelled (final state: interrupted): the running job was interrupted")
         return EXIT_INTERRUPTED
     say(f"job {args.job}: nothing to cancel, it is {state}")
     return EXIT_OF_STATE[state]

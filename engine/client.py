@@ -109,14 +109,17 @@ class PromptResult:
     cached_nodes: list[str] = field(default_factory=list)
     engine_url: str = ""
 
-    def files(self, kind: str = "images") -> list[OutputFile]:
-        """Return the files under ``kind`` ("images", "gifs", ...) of every output node, in node order."""
+    def files(self, kind: str = "images", *, include_temp: bool = False) -> list[OutputFile]:
+        """Return the files under ``kind`` ("images", "gifs", ...) of every output node, in node order: only the
+        workflow's results (type "output"), or with ``include_temp`` also the previews the engine keeps in its temp
+        folder (PreviewImage, PixelPreview and nodes that show a preview of their own)."""
         found = []
         for node_id, output in self.outputs.items():
             for item in output.get(kind, []) or []:
                 if isinstance(item, dict) and "filename" in item:
-                    found.append(OutputFile(node_id, item["filename"], item.get("subfolder", ""),
-                                            item.get("type", "output")))
+                    file = OutputFile(node_id, item["filename"], item.get("subfolder", ""), item.get("type", "output"))
+                    if include_temp or file.type == "output":
+                        found.append(file)
         return found
 
     @property
@@ -226,6 +229,9 @@ class EngineClient:
         self.poll_interval_s = poll_interval_s
         self.reconnect_window_s = reconnect_window_s
         self._session: aiohttp.ClientSession | None = None
+        # The engine drops a pending prompt deleted from its queue without a trace (no history entry): the ids this
+        # client removed are remembered so their state reads "interrupted", not "unknown".
+        self.cancelled: set[str] = set()
 
     async def __aenter__(self) -> EngineClient:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
@@ -330,16 +336,26 @@ class EngineClient:
         await self._post("/queue", {"delete": list(prompt_ids)})
 
     async def cancel(self, prompt_id: str) -> str:
-        """Cancel ``prompt_id`` wherever it is; return the state it was in (pending, running, done, ...)."""
+        """Cancel ``prompt_id`` wherever it is; return the state it was in (pending, running, done, ...).
+
+        A pending prompt is removed from the queue; if it started meanwhile it is interrupted (and "running"
+        returned)."""
         state = await self.job_state(prompt_id)
         if state == PENDING:
             await self.delete_queued([prompt_id])
+            after = await self.job_state(prompt_id)
+            if after == RUNNING:  # it left the queue for the sampler between the look and the delete
+                await self.interrupt(prompt_id)
+                return RUNNING
+            if after == UNKNOWN:
+                self.cancelled.add(prompt_id)
         elif state == RUNNING:
             await self.interrupt(prompt_id)
         return state
 
     async def job_state(self, prompt_id: str) -> str:
-        """Return pending, running, done, failed, interrupted or unknown (the engine never heard of it)."""
+        """Return pending, running, done, failed, interrupted (also for a prompt this client removed from the
+        queue) or unknown (the engine never heard of it)."""
         return (await self._state_and_entry(prompt_id))[0]
 
     async def _state_and_entry(self, prompt_id: str) -> tuple[str, dict | None]:
@@ -354,7 +370,7 @@ class EngineClient:
             # It may have finished between the two requests.
             entry = await self.history(prompt_id)
             if entry is None:
-                return UNKNOWN, None
+                return (INTERRUPTED if prompt_id in self.cancelled else UNKNOWN), None
         return self._state_of_entry(entry), entry
 
     @staticmethod
@@ -429,6 +445,9 @@ class EngineClient:
                     continue
                 if state == UNKNOWN:
                     raise JobLost(prompt_id)
+                if entry is None and state == INTERRUPTED:
+                    raise ExecutionInterrupted(f"prompt {prompt_id} was removed from the queue before it started",
+                                               prompt_id)
                 if state in (DONE, FAILED, INTERRUPTED):
                     result = self._result_of(prompt_id, entry, cached)
                     tracker.finish()

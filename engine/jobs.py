@@ -77,16 +77,23 @@ class Job:
     error: str | None = None
     files: list[SavedFile] = field(default_factory=list)
     from_cache: bool = False
+    seed: int | None = None  # the seed it was drawn with, when the bridge set one (reported: a left-out seed is random)
+    notes: list[str] = field(default_factory=list)  # defaults the bridge replaced (a missing model...)
     created: float = field(default_factory=time.time)
     finished: float | None = None
     task: asyncio.Task | None = field(default=None, repr=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def describe(self) -> dict:
+        """Return the job as JSON-able metadata (status, progress, seed, notes, files once done...)."""
         out = {"job_id": self.job_id, "status": self.status, "progress": round(self.progress, 4),
                "message": self.message, "engine": self.engine_url, "workflow": self.workflow}
         if self.error:
             out["error"] = self.error
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.status == DONE:
             out["files"] = [f.describe() for f in self.files]
             out["from_cache"] = self.from_cache
@@ -146,12 +153,15 @@ class JobManager:
     async def choose_engine(self) -> str:
         return await least_loaded(self.engine_urls)
 
-    async def submit(self, prompt: dict, *, workflow: str = "", engine_url: str | None = None) -> Job:
-        """Queue ``prompt`` and follow it in the background; return the job at once (raises like ``run`` on 400)."""
+    async def submit(self, prompt: dict, *, workflow: str = "", engine_url: str | None = None,
+                     seed: int | None = None, notes: list[str] | None = None) -> Job:
+        """Queue ``prompt`` and follow it in the background; return the job at once (raises like ``run`` on 400).
+
+        ``seed`` and ``notes`` are carried on the job for its reports."""
         url = engine_url or await self.choose_engine()
         client = await self.client(url)
         submission = await client.submit(prompt)
-        job = Job(submission.prompt_id, url, workflow)
+        job = Job(submission.prompt_id, url, workflow, seed=seed, notes=list(notes or []))
         self.jobs[job.job_id] = job
         job.task = asyncio.create_task(self._follow(client, job, submission, list(prompt)))
         return job
@@ -257,7 +267,8 @@ class JobManager:
                 job.progress = 1.0
             elif state in (FAILED, INTERRUPTED):
                 try:
-                    await client.result(job_id)
+                    if await client.result(job_id) is None:
+                        job.error = "cancelled before it started (removed from the queue)"
                 except EngineClientError as exc:
                     job.error = str(exc)
             if state in FINAL_STATES:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client import EngineClient
-from .params import ParameterError, Workflow, prepare
+from .params import ParameterError, Workflow, closest, prepare
 from .sprites import SPRITE_PIXELIZE
 
 CATEGORIES = ("character", "enemy", "npc", "item", "tile", "ui", "effect", "projectile", "environment",
@@ -30,6 +31,15 @@ COMPARE_WORKFLOW = "compare_loras"
 
 
 PALETTE_SUFFIXES = (".hex", ".gpl", ".pal", ".png", ".txt")
+
+
+SEED_RANGE = 2**32
+"""A missing seed is drawn from 0..SEED_RANGE-1: every sampler and every manifest accepts that range."""
+
+
+def random_seed() -> int:
+    """Return a fresh random seed in 0..2**32-1 (what a seed left out means)."""
+    return secrets.randbelow(SEED_RANGE)
 
 
 def slugify(prompt: str, max_chars: int = MAX_SLUG_CHARS) -> str:
@@ -93,12 +103,87 @@ def strength_label(value: float) -> str:
 def missing_checkpoint_message(checkpoint: str, available: list[str]) -> str:
     """Return what to do when ``checkpoint`` is not in the engine's models/checkpoints."""
     return (f"the checkpoint {checkpoint} is not installed: the engine's models/checkpoints holds "
-            f"{', '.join(available) or 'nothing'}. Put {checkpoint} into <engine>/models/checkpoints/ "
-            "(`dgx-pixels engine path` prints <engine>; `dgx-pixels doctor` checks it) or pass --checkpoint FILE. "
+            f"{', '.join(available) or 'nothing'}. Put {checkpoint} (or any checkpoint) into "
+            "<engine>/models/checkpoints/ (`dgx-pixels engine path` prints <engine>; `dgx-pixels doctor` checks it) "
+            "or pass --checkpoint FILE (MCP: checkpoint) naming an installed one. "
             f"To try the pipeline without a real model, build the tiny test checkpoint with "
             f"`python -m dgx_pixels.lora.tiny_checkpoint --engine \"$(dgx-pixels engine path)\" --out "
             f"\"$(dgx-pixels engine path)/models/checkpoints/{TINY_CHECKPOINT}\"` and run with "
             f"--checkpoint {TINY_CHECKPOINT} --render-px 64 --steps 2 (it draws noise, not art)")
+
+
+def missing_lora_message(lora: str, available: list[str]) -> str:
+    """Return what to do when the LoRA ``lora`` is not in the engine's models/loras."""
+    near = closest(lora, available)
+    return (f"the LoRA {lora} is not installed" + (f" (did you mean {near[0]!r}?)" if near else "")
+            + f": the engine's models/loras holds {', '.join(available) or 'nothing'}. Put {lora} into "
+            "<engine>/models/loras/ (`dgx-pixels engine path` prints <engine>), name an installed one, or leave "
+            "the LoRA out ('None') to draw with the checkpoint alone")
+
+
+def is_no_lora(lora: str | None) -> bool:
+    """True when ``lora`` asks for no LoRA (``None`` / ``'none'``, any case)."""
+    return lora is not None and lora.strip().lower() == "none"
+
+
+@dataclass
+class ModelChoice:
+    """The checkpoint and LoRA a sprite job uses, and ``notes`` saying where a default was replaced."""
+
+    checkpoint: str
+    lora: str | None = None  # a file, "None" (drawn without one), or None when the workflow has no LoRA slot
+    lora_strength: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def values(self) -> dict:
+        """Return the manifest values (checkpoint, lora, lora_strength) of this choice."""
+        values: dict = {"checkpoint": self.checkpoint}
+        if self.lora is not None:
+            values["lora"] = self.lora
+        if self.lora_strength is not None:
+            values["lora_strength"] = self.lora_strength
+        return values
+
+
+async def choose_models(client: EngineClient, workflow: Workflow, checkpoint: str | None = None,
+                        lora: str | None = None) -> ModelChoice:
+    """Return the checkpoint and LoRA of a sprite job on the engine behind ``client``.
+
+    Defaults adapt to what is installed (a new engine holds a checkpoint, rarely the manifest's SDXL one and its
+    pixel LoRA): a missing default checkpoint becomes the engine's first one and a missing default LoRA becomes no
+    LoRA, each with a note. Raises ParameterError when a *named* checkpoint or LoRA is missing, or when the engine
+    has no checkpoint at all, listing what is installed and where files go."""
+    available = await client.models("checkpoints")
+    notes: list[str] = []
+    default = workflow.params["checkpoint"].default if "checkpoint" in workflow.params else None
+    wanted = checkpoint or default
+    if wanted in available:
+        chosen = wanted
+    elif checkpoint or not available:
+        raise ParameterError([missing_checkpoint_message(wanted or "sd_xl_base_1.0.safetensors", available)])
+    else:
+        chosen = available[0]
+        notes.append(f"the default checkpoint {default} is not installed; used {chosen}, the first of the "
+                     f"engine's checkpoints ({', '.join(available)})")
+    choice = ModelChoice(chosen, notes=notes)
+    if "lora" not in workflow.params:
+        if lora and not is_no_lora(lora):
+            raise ParameterError([f"the {workflow.name} workflow has no LoRA slot; leave lora out"])
+        return choice
+    loras = await client.models("loras")
+    if is_no_lora(lora):
+        choice.lora = "None"
+    elif lora:
+        name, strength = parse_lora(lora)
+        if name not in loras:
+            raise ParameterError([missing_lora_message(name, loras)])
+        choice.lora, choice.lora_strength = name, strength
+    elif workflow.params["lora"].default in loras or is_no_lora(workflow.params["lora"].default):
+        choice.lora = workflow.params["lora"].default
+    else:
+        choice.lora = "None"  # the manifest's pixel LoRA is optional: without it, plain checkpoint output
+        notes.append(f"the default LoRA {workflow.params['lora'].default} is not installed; drawn without a LoRA")
+    return choice
 
 
 @dataclass
@@ -168,20 +253,20 @@ async def _palette_values(client: EngineClient, palette: str) -> dict:
 
 async def sprite_prompt(client: EngineClient, workflow: Workflow, request: GenerateRequest, seed: int,
                         prefix: str) -> dict:
-    """Return the text-to-sprite prompt for one variant, filled through the manifest and checked by the engine.
+    """Return the text-to-sprite prompt for one variant (see ``build_sprite_prompt``); raises ParameterError."""
+    return (await build_sprite_prompt(client, workflow, request, seed, prefix))[0]
 
-    Raises ParameterError listing every problem (a missing checkpoint with what to do about it)."""
+
+async def build_sprite_prompt(client: EngineClient, workflow: Workflow, request: GenerateRequest, seed: int,
+                              prefix: str) -> tuple[dict, ModelChoice]:
+    """Return the text-to-sprite prompt for one variant, filled through the manifest and checked by the engine,
+    and the models it uses (with notes on replaced defaults, for the caller to show).
+
+    Raises ParameterError listing every problem (a missing checkpoint or LoRA with what to do about it)."""
     values: dict = {"prompt": request.style_prefix.format(category=request.category) + request.prompt,
                     "width": request.size, "height": request.size, "seed": seed, "filename_prefix": prefix}
-    checkpoint = request.checkpoint or workflow.params["checkpoint"].default
-    available = await client.models("checkpoints")
-    if checkpoint not in available:
-        raise ParameterError([missing_checkpoint_message(checkpoint, available)])
-    values["checkpoint"] = checkpoint
-    if request.lora:
-        values["lora"], values["lora_strength"] = parse_lora(request.lora)
-    elif workflow.params["lora"].default not in await client.models("loras"):
-        values["lora"] = "None"  # the manifest's pixel LoRA is optional: without it, plain checkpoint output
+    models = await choose_models(client, workflow, request.checkpoint, request.lora)
+    values.update(models.values())
     optional = {"steps": request.steps, "negative": request.negative, "render_width": request.render_px,
                 "render_height": request.render_px}
     values.update({key: value for key, value in optional.items() if value is not None})
@@ -193,7 +278,7 @@ async def sprite_prompt(client: EngineClient, workflow: Workflow, request: Gener
     if request.colors is not None:
         inputs = {k: v for k, v in prompt[pixelize]["inputs"].items() if k != "palette"}
         prompt[pixelize] = {**prompt[pixelize], "inputs": {**inputs, "colors": request.colors}}
-    return await prepare(client, dataclasses.replace(workflow, prompt=prompt), values)
+    return await prepare(client, dataclasses.replace(workflow, prompt=prompt), values), models
 
 
 @dataclass

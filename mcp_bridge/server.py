@@ -33,6 +33,7 @@ from ..engine.client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValid
 from ..export.images import read_rgba, thumbnail_png
 from ..engine.jobs import FINAL_STATES, UUID_RE, Job, JobManager, JobNotFound, check_job_id
 from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, bundled_workflows, prepare
+from ..engine.requests import CompareRequest, choose_models, comparison_prompt, random_seed
 from ..engine.sprites import palette_hex_file, sprite_workflow, without_previews
 from ..export.paths import confine
 from .tool_inputs import MAX_FRAMES, RESULT_URI, decode_data_url, job_file, load_sheet
@@ -82,23 +83,57 @@ class Bridge:
                             + f" (available: {', '.join(workflows) or 'none'}; see list_workflows)")
         return workflows[name]
 
-    async def submit(self, workflow: Workflow, params: dict[str, Any], *, palette_colours: list[str] | None = None,
-                     drop_previews: bool = False) -> Job:
-        url = await self.manager.choose_engine()
-        client = await self.manager.client(url)
+    @staticmethod
+    @contextlib.contextmanager
+    def tool_errors(name: str):
+        """Turn the engine's and the manifest's errors about workflow ``name`` into one-line ToolErrors."""
         try:
+            yield
+        except ParameterError as exc:
+            raise ToolError(f"invalid parameters for '{name}': {exc}") from None
+        except PromptValidationError as exc:
+            raise ToolError(f"the engine rejected '{name}': {exc}") from None
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    @staticmethod
+    def seeded(workflow: Workflow, params: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        """Return ``params`` with a random seed where the workflow has a seed and none (or null) was given, and
+        the seed used (None for a workflow without a seed parameter)."""
+        if "seed" not in workflow.params:
+            return params, None
+        if params.get("seed") is None:
+            params = {**params, "seed": random_seed()}
+        return params, params["seed"]
+
+    async def prepare(self, workflow: Workflow, params: dict[str, Any], *, url: str | None = None,
+                      palette_colours: list[str] | None = None, drop_previews: bool = False) -> tuple[str, dict]:
+        """Return (engine url, prompt) of ``workflow`` with ``params``, checked by that engine; nothing is queued.
+
+        Raises ToolError naming every problem."""
+        with self.tool_errors(workflow.name):
+            url = url or await self.manager.choose_engine()
+            client = await self.manager.client(url)
             if palette_colours:
                 params = {**params, **await self.upload_palette(client, palette_colours)}
             prompt = await prepare(client, workflow, params, self.object_info.setdefault(url, {}))
             if drop_previews:
                 prompt = without_previews(prompt)
-            return await self.manager.submit(prompt, workflow=workflow.name, engine_url=url)
-        except ParameterError as exc:
-            raise ToolError(f"invalid parameters for '{workflow.name}': {exc}") from None
-        except PromptValidationError as exc:
-            raise ToolError(f"the engine rejected '{workflow.name}': {exc}") from None
-        except EngineClientError as exc:
-            raise ToolError(str(exc)) from None
+        return url, prompt
+
+    async def queue(self, name: str, url: str, prompt: dict, *, seed: int | None = None,
+                    notes: list[str] | None = None) -> Job:
+        """Queue a prepared prompt on ``url`` and return its job; raises ToolError when the engine refuses it."""
+        with self.tool_errors(name):
+            return await self.manager.submit(prompt, workflow=name, engine_url=url, seed=seed, notes=notes)
+
+    async def submit(self, workflow: Workflow, params: dict[str, Any], *, palette_colours: list[str] | None = None,
+                     drop_previews: bool = False, url: str | None = None, notes: list[str] | None = None) -> Job:
+        """Prepare and queue one job (a missing seed made random); return it. Raises ToolError."""
+        params, seed = self.seeded(workflow, params)
+        url, prompt = await self.prepare(workflow, params, url=url, palette_colours=palette_colours,
+                                         drop_previews=drop_previews)
+        return await self.queue(workflow.name, url, prompt, seed=seed, notes=notes)
 
     @staticmethod
     async def upload_palette(client, colours: list[str]) -> dict[str, str]:
@@ -166,11 +201,17 @@ class Bridge:
                 entry["uri"] = f"{RESULT_SCHEME}/{job.job_id}/{saved.filename}"
             summary = (f"job {job.job_id} done: {len(job.files)} file(s)"
                        + (" (served from the engine's cache)" if job.from_cache else ""))
+            if job.seed is not None:
+                summary += f", seed {job.seed}"
         elif job.status in FINAL_STATES:
             summary = f"job {job.job_id} {job.status}: {job.error or job.message}"
         else:
             summary = (f"job {job.job_id} is {job.status} ({job.progress:.0%}, {job.message}); "
                        "call job_status or get_result with this job_id later")
+            if job.seed is not None:
+                summary += f"; seed {job.seed}"
+        if job.notes:
+            summary += "\nnote: " + "\nnote: ".join(job.notes)
         content: list = [TextContent(type="text", text=summary)]
         if job.status == DONE:
             for saved in job.files[:inline]:
@@ -236,8 +277,9 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                        wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
         """Run a bundled workflow with parameters (see list_workflows) and return its images.
 
-        Waits up to wait_s seconds (default 45, at most 600); a longer job answers {job_id, status} to pick up
-        with job_status or get_result.
+        A workflow with a seed left out (or null) draws with a random one, reported in the result. Waits up to
+        wait_s seconds (default 45, at most 600); a longer job answers {job_id, status} to pick up with job_status
+        or get_result.
         """
         job = await bridge.submit(bridge.workflow(workflow), params or {})
         return bridge.result(await bridge.wait(job, wait_s, ctx))
@@ -245,14 +287,54 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
     @mcp.tool
     async def generate_batch(param_sets: list[dict[str, Any]], workflow: str = "txt2img_basic",
                              wait_s: float | None = None) -> dict:
-        """Queue one job per parameter set (at most 64) and wait up to wait_s for all; returns each job's state."""
+        """Queue one job per parameter set (at most 64) and wait up to wait_s for all; returns each job's state
+        (with the seed it used: a set without seed gets a random one).
+
+        All sets are checked before anything is queued: one invalid set queues nothing and the error names every
+        bad set."""
         if not param_sets or len(param_sets) > 64:
             raise ToolError("param_sets must hold 1 to 64 parameter sets")
         chosen = bridge.workflow(workflow)
-        jobs = [await bridge.submit(chosen, params) for params in param_sets]
+        url = await _engine()
+        prepared, problems = [], []
+        for index, params in enumerate(param_sets):
+            params, seed = bridge.seeded(chosen, params)
+            try:
+                prepared.append((seed, (await bridge.prepare(chosen, params, url=url))[1]))
+            except ToolError as exc:
+                problems.append(f"param_sets[{index}]: {exc}")
+        if problems:
+            raise ToolError("nothing was queued: " + "\n".join(problems))
+        jobs: list[Job] = []
+        for index, (seed, prompt) in enumerate(prepared):
+            try:
+                # Each job goes to the least-loaded engine at its turn, so a batch spreads over the engines.
+                jobs.append(await bridge.queue(chosen.name, await _engine(), prompt, seed=seed))
+            except ToolError as exc:
+                cancelled = await _cancel_all(jobs)
+                raise ToolError(f"param_sets[{index}] was refused, so the batch was withdrawn: {exc}"
+                                + (f" (cancelled the {len(jobs)} job(s) queued before it: {', '.join(cancelled)})"
+                                   if jobs else "")) from None
 
         finished = await asyncio.gather(*(bridge.wait(job, wait_s, None) for job in jobs))
         return {"jobs": [job.describe() for job in finished]}
+
+    async def _engine() -> str:
+        try:
+            return await bridge.manager.choose_engine()
+        except EngineClientError as exc:
+            raise ToolError(str(exc)) from None
+
+    async def _cancel_all(jobs: list[Job]) -> list[str]:
+        """Cancel ``jobs``; return their ids (a job that cannot be cancelled is named as such)."""
+        ids = []
+        for job in jobs:
+            try:
+                await bridge.manager.cancel(job.job_id)
+                ids.append(job.job_id)
+            except (EngineClientError, JobNotFound) as exc:
+                ids.append(f"{job.job_id} (not cancelled: {exc})")
+        return ids
 
     @mcp.tool
     async def generate_sprite(prompt: str, size: int = 64, palette: str | None = None,
@@ -264,22 +346,30 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
 
         size: the sprite's side in pixels (1..512). palette: a built-in palette name (e.g. endesga-32, pico-8), or
         colors: the palette as '#rrggbb' strings. checkpoint: a file of the engine's models/checkpoints (see
-        list_models); lora: a LoRA file or 'None'; render_px: the diffusion size before pixelization (multiple of 8).
+        list_models; default: the workflow's, else the engine's first checkpoint); lora: a LoRA file or 'None'
+        (default: the workflow's pixel LoRA when installed, else none); seed: left out, a random one (reported in
+        the result); render_px: the diffusion size before pixelization (multiple of 8).
         Waits up to wait_s like generate; a longer job answers {job_id, status}.
         """
         if palette and colors:
             raise ToolError("give palette (a name) or colors (a list of '#rrggbb'), not both")
         workflow = sprite_workflow(bridge.workflow_dirs)
         values: dict[str, Any] = {"prompt": prompt, "width": size, "height": size}
-        optional = {"palette": palette, "seed": seed, "checkpoint": checkpoint, "lora": lora, "steps": steps,
-                    "negative": negative, "render_width": render_px, "render_height": render_px}
+        optional = {"palette": palette, "seed": seed, "steps": steps, "negative": negative,
+                    "render_width": render_px, "render_height": render_px}
         for name, value in optional.items():
             if value is None:
                 continue
             if name not in workflow.params:
                 raise ToolError(f"the {workflow.name} workflow has no '{name}' setting")
             values[name] = value
-        job = await bridge.submit(workflow, values, palette_colours=colors, drop_previews=True)
+        url = await _engine()
+        with bridge.tool_errors(workflow.name):
+            # The same choice as `dgx-pixels generate`: defaults adapt to the models the engine has.
+            models = await choose_models(await bridge.manager.client(url), workflow, checkpoint, lora)
+        values.update(models.values())
+        job = await bridge.submit(workflow, values, palette_colours=colors, drop_previews=True, url=url,
+                                  notes=models.notes)
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
     @mcp.tool
@@ -345,17 +435,17 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 "warnings": list(report.warnings)}
 
     @mcp.tool
-    async def compare(prompt: str, loras: list[str], strengths: list[float] | None = None, seed: int = 42,
+    async def compare(prompt: str, loras: list[str], strengths: list[float] | None = None, seed: int | None = None,
                       checkpoint: str = "sd_xl_base_1.0.safetensors", size: int = 64, render_px: int = 1024,
                       steps: int = 20, palette: str = "endesga-32", scale: int = 4, wait_s: float | None = None,
                       ctx: Context | None = None) -> ToolResult:
         """Draw one prompt with one seed across up to 4 LoRAs (rows) × 3 model strengths (columns, default
         0, 0.6, 1.0) and return the labelled comparison grid (each cell pixel-exact, enlarged scale times).
 
-        Waits up to wait_s like generate; a longer job answers {job_id, status}.
+        seed: left out, a random one (reported in the result). Waits up to wait_s like generate; a longer job
+        answers {job_id, status}.
         """
-        from ..engine.requests import CompareRequest, comparison_prompt
-
+        seed = random_seed() if seed is None else seed
         request = CompareRequest(prompt=prompt, loras=list(loras), strengths=list(strengths or [0.0, 0.6, 1.0]),
                                  seed=seed, checkpoint=checkpoint, size=size, render_px=render_px, steps=steps,
                                  palette=palette, scale=scale)
@@ -364,6 +454,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         except ValueError as exc:
             raise ToolError(f"invalid comparison: {exc}") from None
         job = await bridge.submit(Workflow("compare_loras", comparison_prompt(request)), {})
+        job.seed = seed
         result = bridge.result(await bridge.wait(job, wait_s, ctx), inline=1)
         result.structured_content["grid"] = {"rows": [Path(lora).stem for lora in request.loras],
                                              "columns": request.strengths, "seed": seed}

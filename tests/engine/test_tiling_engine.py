@@ -54,7 +54,7 @@ def test_seamless_tiling_lowers_the_seam_error(tiny_checkpoint, run_prompt, fetc
     preview = tiled.outputs[next(k for k, v in tiled.outputs.items() if "dgx_seam_error" in v)]
     assert len(preview["images"]) == len(SEEDS)
     assert 0.0 <= preview["dgx_seam_error"][0] < 1.0
-    preview_file = next(f for f in tiled.files() if f.type == "temp")
+    preview_file = next(f for f in tiled.files(include_temp=True) if f.type == "temp")
     preview_image = fetch_image(preview_file)
     assert preview_image.size == (SIZE * 3, SIZE * 3)
 
