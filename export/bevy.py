@@ -9,8 +9,8 @@ targets (PNG pages first, metadata next, the project manifest last, files of an 
 the end). Recovery rolls a committed journal forward and an uncommitted one back, so once it has run the asset
 folder and the manifest hold one export's files, never a mix. The next export and ``read_sheet_dir`` run it.
 
-Every folder below the project root is opened without following symbolic links (``O_NOFOLLOW`` walk with
-``dir_fd``), so no write, rename or delete lands outside the project. Backups live in
+Every folder below the project root is opened without following symbolic links (``SafeDir`` in safe_dir.py: an
+``O_NOFOLLOW`` walk with ``dir_fd``), so no write, rename or delete lands outside the project. Backups live in
 ``.dgx-pixels/backups/<asset>/NNNNNN/`` with a ``dgx-backup.json`` record of the files they hold; rotation deletes
 only those files, and the folder when it is then empty.
 """
@@ -31,8 +31,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..ops.export_formats import EXTRAS_KEY, aseprite_json_text, assets_ron, atlas_ron, page_image_names, sheet_from_aseprite
+from ..ops.export_formats import (
+    EXTRAS_KEY,
+    aseprite_json_text,
+    assets_ron,
+    atlas_ron,
+    page_image_names,
+    sheet_from_aseprite,
+)
 from ..ops.sheet import SpriteSheet
+from .safe_dir import BINARY, NOFOLLOW, SafeDir, check_file_name, tmp_name
 
 CATEGORIES: tuple[str, ...] = (
     "character", "enemy", "npc", "item", "tile", "ui", "effect", "projectile", "environment", "background",
@@ -48,23 +56,12 @@ LOCK_TIMEOUT_S = 60.0
 BACKUP_DIR = f"{STATE_DIR}/backups"
 BACKUP_RECORD = "dgx-backup.json"
 JOURNAL_NAME = "journal.json"
-NAME_MAX_BYTES = 255  # PC_NAME_MAX of ext4, btrfs, xfs, NTFS (UTF-16 units there, never fewer than UTF-8 bytes)
-_TMP_SUFFIX = ".dgxtmp"
 _SHEET_JOURNAL_SUFFIX = ".dgxjournal"
 _GONE = ".gone"  # a backup folder being deleted
 # The longest ending an asset's files get (``.assets.ron``; pages ``_NNN.png`` are shorter below 10^6 pages).
 _LONGEST_SUFFIX = ".assets.ron"
 _PART = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SUBDIR_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³])\s*(\..*)?$", re.IGNORECASE)
-# dir_fd operations make the no-follow walk race-free; without them (Windows) each step is checked, then used.
-_HAVE_DIR_FD = (
-    {os.open, os.mkdir, os.unlink, os.rmdir, os.rename, os.stat} <= os.supports_dir_fd and os.listdir in os.supports_fd
-)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
 
 
 @dataclass
@@ -93,33 +90,6 @@ class ExportReport:
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
-
-
-def check_file_name(label: str, name: str, added: str = "") -> None:
-    """Return None when ``name`` is a portable file name that stays within 255 bytes with ``added`` appended (and
-    a temp file's ``.NAME.dgxtmp`` around it); raise one ValueError naming ``label`` otherwise: separators, NUL and
-    control characters, ``<>:"|?*``, Windows device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with or without an
-    extension), a leading or trailing dot or space, '.'/'..', or too many bytes."""
-    shown = name if len(name) <= 40 else name[:37] + "..."
-    if "/" in name or "\\" in name or os.sep in name:
-        raise ValueError(f"{label} {shown!r} must be a plain file name without path separators")
-    if name in ("", ".", ".."):
-        raise ValueError(f"{label} {name!r} is not a file name")
-    bad = _BAD_CHARS.search(name)
-    if bad:
-        raise ValueError(f"{label} {shown!r} contains {bad.group()!r}, which file names may not hold (control "
-                         "characters, NUL and <>:\"|?* are refused so the files also work on Windows)")
-    if name[0] in ". " or name[-1] in ". ":
-        raise ValueError(f"{label} {shown!r} starts or ends with a dot or a space; Windows drops or hides those")
-    if _WINDOWS_RESERVED.match(name):
-        raise ValueError(f"{label} {shown!r} is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9); "
-                         "choose another")
-    longest = f".{name}{added}{_TMP_SUFFIX}"
-    size = len(longest.encode("utf-8", "surrogateescape"))
-    if size > NAME_MAX_BYTES:
-        raise ValueError(f"{label} {shown!r} is too long: its file {name}{added} (as the temporary {longest[:12]}…) "
-                         f"takes {size} bytes, over the {NAME_MAX_BYTES}-byte limit of a file name; shorten it by "
-                         f"{size - NAME_MAX_BYTES} bytes")
 
 
 def asset_name_for(category: str, name: str, variant: str) -> str:
@@ -169,145 +139,6 @@ def _check_subdir(subdir: str) -> list[str]:
     return parts
 
 
-class _Dir:
-    """One folder, opened without following a symbolic link at any step below the root it was reached from; every
-    operation names an entry of this folder only, so nothing it does can land outside that root."""
-
-    def __init__(self, path: Path, fd: int | None) -> None:
-        self.path = path
-        self.fd = fd
-
-    @classmethod
-    def root(cls, path: str | os.PathLike, label: str = "project") -> _Dir:
-        """Return the root folder (the user chose it, so links leading to it are theirs); raises ValueError naming
-        ``label`` when it is not a folder."""
-        path = Path(path)
-        if not path.is_dir():
-            raise ValueError(f"{label}: {path} does not exist or is not a folder")
-        return cls(path, os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if _HAVE_DIR_FD else None)
-
-    def __enter__(self) -> _Dir:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def _at(self, name: str) -> tuple[str, dict]:
-        if "/" in name or "\\" in name or name in ("", ".", ".."):
-            raise ValueError(f"{self.path}: {name!r} is not a plain entry name")
-        return (name, {"dir_fd": self.fd}) if self.fd is not None else (str(self.path / name), {})
-
-    def child(self, name: str, *, create: bool = False) -> _Dir:
-        """Return the sub-folder ``name`` (made first when ``create``); raises FileNotFoundError when it is missing
-        and ValueError when it is a symbolic link or not a folder."""
-        at, kw = self._at(name)
-        path = self.path / name
-        if create:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(at, 0o777, **kw)
-        st = self.lstat(name)
-        if st is None:
-            raise FileNotFoundError(f"{path} does not exist")
-        if stat.S_ISLNK(st.st_mode):
-            raise ValueError(f"{path} is a symbolic link; DGX-Pixels never writes or deletes through links")
-        if not stat.S_ISDIR(st.st_mode):
-            raise ValueError(f"{path} exists and is not a folder")
-        if self.fd is None:
-            return _Dir(path, None)
-        try:
-            return _Dir(path, os.open(name, _DIR_FLAGS, dir_fd=self.fd))
-        except OSError:  # swapped for a link or a file since the lstat: refuse, never follow
-            raise ValueError(f"{path} changed into a symbolic link or file while opening it; refusing") from None
-
-    def walk(self, parts: Sequence[str], *, create: bool = False) -> _Dir:
-        """Return the folder ``parts`` below this one (see ``child``)."""
-        here = _Dir(self.path, os.dup(self.fd) if self.fd is not None else None)
-        for part in parts:
-            try:
-                nxt = here.child(part, create=create)
-            finally:
-                here.close()
-            here = nxt
-        return here
-
-    def lstat(self, name: str) -> os.stat_result | None:
-        at, kw = self._at(name)
-        try:
-            return os.stat(at, follow_symlinks=False, **kw)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    def is_file(self, name: str) -> bool:
-        st = self.lstat(name)
-        return st is not None and stat.S_ISREG(st.st_mode)
-
-    def names(self) -> list[str]:
-        return sorted(os.listdir(self.fd if self.fd is not None else self.path))
-
-    def read(self, name: str) -> bytes:
-        at, kw = self._at(name)
-        with open(os.open(at, os.O_RDONLY | _NOFOLLOW | _BINARY, **kw), "rb") as fh:
-            return fh.read()
-
-    def create(self, name: str, data: bytes) -> None:
-        """Write a new file (mode 0666 less the umask, like any file the user makes), fsynced; a leftover file or
-        link of that name (a temp name of ours) is replaced, never written through."""
-        self.unlink(name)
-        at, kw = self._at(name)
-        fd = os.open(at, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666, **kw)
-        with open(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def write_atomic(self, name: str, data: bytes) -> None:
-        tmp = _tmp_name(name)
-        self.create(tmp, data)
-        self.replace(tmp, name)
-        self.fsync()
-
-    def replace(self, src: str, dst: str) -> None:
-        (a, _), (b, _) = self._at(src), self._at(dst)
-        if self.fd is not None:
-            os.replace(a, b, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-        else:
-            os.replace(a, b)
-
-    def unlink(self, name: str) -> bool:
-        """Remove a file or link (never a folder, never a link's target); return whether one was there."""
-        st = self.lstat(name)
-        if st is None or stat.S_ISDIR(st.st_mode):
-            return False
-        at, kw = self._at(name)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(at, **kw)
-        return True
-
-    def mkdir_new(self, name: str) -> None:
-        """Make the folder ``name``; raises FileExistsError when anything of that name is there."""
-        at, kw = self._at(name)
-        os.mkdir(at, 0o777, **kw)
-
-    def rmdir_if_empty(self, name: str) -> None:
-        at, kw = self._at(name)
-        with contextlib.suppress(OSError):  # not empty (someone else's files) or gone: leave it
-            os.rmdir(at, **kw)
-
-    def fsync(self) -> None:
-        # Directory entries reach the disk only with an fsync of the folder itself (fsync(2)).
-        if self.fd is not None:
-            os.fsync(self.fd)
-
-
-def _tmp_name(name: str) -> str:
-    return f".{name}{_TMP_SUFFIX}"
-
-
 def resolve_target(project_dir: str | os.PathLike, subdir: str, asset_name: str) -> tuple[Path, Path]:
     """Return (assets root, target folder) for an export, refusing anything that could land outside the project.
 
@@ -318,7 +149,7 @@ def resolve_target(project_dir: str | os.PathLike, subdir: str, asset_name: str)
     if not str(project_dir):
         raise ValueError("project: no Bevy project folder given")
     project = Path(project_dir)
-    with _Dir.root(project) as root:
+    with SafeDir.root(project) as root:
         if not os.access(project, os.W_OK | os.X_OK):
             raise ValueError(f"project: {project} is not writable")
         check_file_name("name", asset_name)
@@ -331,7 +162,7 @@ def resolve_target(project_dir: str | os.PathLike, subdir: str, asset_name: str)
     return assets, assets.joinpath(*parts, asset_name)
 
 
-def _existing_walk(root: _Dir, parts: Sequence[str]) -> _Dir:
+def _existing_walk(root: SafeDir, parts: Sequence[str]) -> SafeDir:
     """Return the deepest existing folder along ``parts`` (refusing links and files on the way)."""
     here = root.walk([])
     for part in parts:
@@ -421,7 +252,7 @@ def _journal_doc(phase: str, writes: list[tuple[list[str], str]], deletes: list[
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
-def _transaction(root: _Dir, journal: tuple[list[str], str], writes: list[tuple[list[str], str, bytes]],
+def _transaction(root: SafeDir, journal: tuple[list[str], str], writes: list[tuple[list[str], str, bytes]],
                  deletes: list[tuple[list[str], str]], backup: _Backup | None) -> None:
     """Write ``writes`` (folder parts, file name, bytes) over their targets and remove ``deletes`` as one unit,
     backing up first; raises OSError from the file system. A crash at any point is undone or completed by
@@ -433,7 +264,7 @@ def _transaction(root: _Dir, journal: tuple[list[str], str], writes: list[tuple[
         touched: dict[tuple[str, ...], None] = {}
         for parts, name, data in writes:
             with root.walk(parts, create=True) as folder:
-                folder.create(_tmp_name(name), data)
+                folder.create(tmp_name(name), data)
                 touched[tuple(parts)] = None
         for parts in touched:
             with root.walk(parts) as folder:
@@ -444,7 +275,7 @@ def _transaction(root: _Dir, journal: tuple[list[str], str], writes: list[tuple[
     _recover(root, journal)
 
 
-def _make_backup(root: _Dir, backup: _Backup) -> None:
+def _make_backup(root: SafeDir, backup: _Backup) -> None:
     with root.walk(backup.root, create=True) as broot:
         # The number is new (chosen under the lock), so this folder and all it holds are this export's own.
         broot.mkdir_new(backup.number)
@@ -455,7 +286,7 @@ def _make_backup(root: _Dir, backup: _Backup) -> None:
         broot.fsync()
 
 
-def _recover(root: _Dir, journal: tuple[list[str], str], *, forward_only: bool = False) -> None:
+def _recover(root: SafeDir, journal: tuple[list[str], str], *, forward_only: bool = False) -> None:
     """Finish what a journal describes: roll a committed transaction forward (rename each remaining temp file over
     its target, delete what it deletes), roll a prepared one back (delete its temp files and its unfinished backup)
     unless ``forward_only`` (a reader, which must not undo a live writer's work), then drop the journal. Raises
@@ -466,7 +297,7 @@ def _recover(root: _Dir, journal: tuple[list[str], str], *, forward_only: bool =
     except FileNotFoundError:
         return
     with jdir:
-        jdir.unlink(_tmp_name(jname))  # a journal that never became one: nothing was written after it
+        jdir.unlink(tmp_name(jname))  # a journal that never became one: nothing was written after it
         if not jdir.is_file(jname):
             return
         try:
@@ -481,9 +312,9 @@ def _recover(root: _Dir, journal: tuple[list[str], str], *, forward_only: bool =
             touched = []
             for parts, name in writes:
                 with contextlib.suppress(FileNotFoundError), root.walk(parts) as folder:
-                    if folder.is_file(_tmp_name(name)):
+                    if folder.is_file(tmp_name(name)):
                         with contextlib.suppress(FileNotFoundError):  # a concurrent reader renamed it first
-                            folder.replace(_tmp_name(name), name)
+                            folder.replace(tmp_name(name), name)
                     folder.fsync()
                     touched.append(parts)
             for parts, name in deletes:
@@ -496,14 +327,14 @@ def _recover(root: _Dir, journal: tuple[list[str], str], *, forward_only: bool =
         else:
             for parts, name in writes:
                 with contextlib.suppress(FileNotFoundError), root.walk(parts) as folder:
-                    folder.unlink(_tmp_name(name))
+                    folder.unlink(tmp_name(name))
             if backup:
-                _delete_backup(root, list(backup["dir"]), [*backup["files"], _tmp_name(BACKUP_RECORD)])
+                _delete_backup(root, list(backup["dir"]), [*backup["files"], tmp_name(BACKUP_RECORD)])
         jdir.unlink(jname)
         jdir.fsync()
 
 
-def _delete_backup(root: _Dir, parts: list[str], files: Sequence[str]) -> None:
+def _delete_backup(root: SafeDir, parts: list[str], files: Sequence[str]) -> None:
     """Delete the listed files (and the record) of one backup folder, then the folder if nothing else is left."""
     if not parts:
         return
@@ -534,7 +365,7 @@ def _delete_backup(root: _Dir, parts: list[str], files: Sequence[str]) -> None:
         parent.fsync()
 
 
-def _backup_files(folder: _Dir) -> list[str] | None:
+def _backup_files(folder: SafeDir) -> list[str] | None:
     """Return the files a backup folder's record lists (None when it has no valid record: not a backup of ours)."""
     if not folder.is_file(BACKUP_RECORD):
         return None
@@ -547,7 +378,7 @@ def _backup_files(folder: _Dir) -> list[str] | None:
     return files
 
 
-def _backups(broot: _Dir) -> list[tuple[str, list[str]]]:
+def _backups(broot: SafeDir) -> list[tuple[str, list[str]]]:
     """Return (number, files) of the complete backups in an asset's backup folder, oldest first; folders without a
     record (empty, unfinished, or not ours) are left out, so they never count toward those kept."""
     out = []
@@ -565,7 +396,7 @@ def _backups(broot: _Dir) -> list[tuple[str, list[str]]]:
     return sorted(out, key=lambda item: int(item[0]))
 
 
-def _prune_backups(root: _Dir, parts: list[str], keep: int) -> None:
+def _prune_backups(root: SafeDir, parts: list[str], keep: int) -> None:
     """Delete the oldest backups below ``parts`` until at most ``keep`` remain (only the files their records list)."""
     try:
         broot = root.walk(parts)
@@ -586,7 +417,7 @@ def _prune_backups(root: _Dir, parts: list[str], keep: int) -> None:
         _delete_backup(root, [*parts, number], files)
 
 
-def _next_number(broot: _Dir | None) -> str:
+def _next_number(broot: SafeDir | None) -> str:
     # Every numeric entry counts, ours or not, so a new backup never lands in a folder that already exists.
     numbers = [int(n) for n in broot.names() if n.isdigit()] if broot is not None else []
     return f"{(max(numbers) + 1) if numbers else 1:06d}"
@@ -605,11 +436,11 @@ def _recover_for_read(json_path: Path) -> None:
     folder = json_path.absolute().parent
     jparts, jname = _sheet_journal(json_path.stem)
     if os.path.lexists(folder / jname):
-        with _Dir.root(folder, "sheet folder") as root:
+        with SafeDir.root(folder, "sheet folder") as root:
             _recover(root, (jparts, jname), forward_only=True)
     for project in folder.parents:
         if (project / "assets") in (folder, *folder.parents) and os.path.lexists(project / STATE_DIR / JOURNAL_NAME):
-            with contextlib.suppress(OSError), project_lock(project), _Dir.root(project) as root:
+            with contextlib.suppress(OSError), project_lock(project), SafeDir.root(project) as root:
                 _recover(root, ([STATE_DIR], JOURNAL_NAME))
             break
 
@@ -657,7 +488,7 @@ def write_sheet_dir(sheet: SpriteSheet, out_dir: str | os.PathLike, name: str) -
                 "choose another name or folder"
             )
     folder.mkdir(parents=True, exist_ok=True)
-    with _Dir.root(folder, "out_dir") as root:
+    with SafeDir.root(folder, "out_dir") as root:
         journal = _sheet_journal(name)
         _recover(root, journal)
         _transaction(root, journal, [([], n, d) for n, d in files], [], None)
@@ -679,7 +510,7 @@ def _parse_manifest(data: bytes | None, path: Path) -> dict:
     return doc
 
 
-def _read_manifest(assets: _Dir | None, path: Path) -> dict:
+def _read_manifest(assets: SafeDir | None, path: Path) -> dict:
     if assets is None:
         return _parse_manifest(None, path)
     st = assets.lstat(MANIFEST_NAME)
@@ -688,7 +519,7 @@ def _read_manifest(assets: _Dir | None, path: Path) -> dict:
     return _parse_manifest(assets.read(MANIFEST_NAME) if st is not None else None, path)
 
 
-def _stale_files(folder: _Dir | None, asset_name: str, new_names: Sequence[str]) -> list[str]:
+def _stale_files(folder: SafeDir | None, asset_name: str, new_names: Sequence[str]) -> list[str]:
     """Return the files of an earlier export of ``asset_name`` in ``folder`` that the new one does not write (pages
     past its last, the ``.assets.ron`` of a grid sheet when a packed one follows): left there, they would mix
     versions."""
@@ -698,7 +529,7 @@ def _stale_files(folder: _Dir | None, asset_name: str, new_names: Sequence[str])
     return [n for n in folder.names() if pattern.match(n) and n not in new_names and folder.is_file(n)]
 
 
-def _open_if_there(root: _Dir, parts: Sequence[str]) -> _Dir | None:
+def _open_if_there(root: SafeDir, parts: Sequence[str]) -> SafeDir | None:
     try:
         return root.walk(parts)
     except FileNotFoundError:
@@ -738,7 +569,7 @@ def export_to_bevy(
         report.errors += errors
         report.warnings += warnings
     manifest_path = assets_path / MANIFEST_NAME
-    with _Dir.root(project_dir) as root:
+    with SafeDir.root(project_dir) as root:
         assets = _open_if_there(root, ["assets"])
         target = _open_if_there(root, parts)
         try:
@@ -772,7 +603,7 @@ def export_to_bevy(
     report.manifest_path = manifest_path
     backup_parts = [*BACKUP_DIR.split("/"), asset_name]
     if dry_run:
-        with _Dir.root(project_dir) as root:
+        with SafeDir.root(project_dir) as root:
             target = _open_if_there(root, parts)
             if target is not None:
                 with target:
@@ -783,13 +614,13 @@ def export_to_bevy(
                     if broot is not None:
                         broot.close()
         return report
-    with project_lock(project_dir), _Dir.root(project_dir) as root:
+    with project_lock(project_dir), SafeDir.root(project_dir) as root:
         _recover(root, ([STATE_DIR], JOURNAL_NAME))
         _write_export(root, report, files, entry, parts, backup_parts, keep_backups)
     return report
 
 
-def _write_export(root: _Dir, report: ExportReport, files: list[tuple[str, bytes]], entry: dict, parts: list[str],
+def _write_export(root: SafeDir, report: ExportReport, files: list[tuple[str, bytes]], entry: dict, parts: list[str],
                   backup_parts: list[str], keep_backups: int) -> None:
     """The writing half of ``export_to_bevy``, run under the project lock so concurrent exports into one project
     neither lose each other's manifest entries nor share a backup folder."""
@@ -815,7 +646,7 @@ def _write_export(root: _Dir, report: ExportReport, files: list[tuple[str, bytes
     report.written = True
 
 
-def _replaced(target: _Dir, asset_name: str, files: list[tuple[str, bytes]]) -> list[str]:
+def _replaced(target: SafeDir, asset_name: str, files: list[tuple[str, bytes]]) -> list[str]:
     """The files an export of ``files`` would replace or remove: what the backup holds."""
     return [n for n, _ in files if target.is_file(n)] + _stale_files(target, asset_name, [n for n, _ in files])
 
@@ -826,12 +657,12 @@ def project_lock(project_dir: str | os.PathLike, timeout_s: float = LOCK_TIMEOUT
     dies); raise TimeoutError naming the project when another export keeps it longer than ``timeout_s``, and
     ValueError when ``.dgx-pixels`` or the lock file is a symbolic link."""
     lock_path = Path(project_dir) / LOCK_PATH
-    with _Dir.root(project_dir) as root, root.child(STATE_DIR, create=True) as state:
+    with SafeDir.root(project_dir) as root, root.child(STATE_DIR, create=True) as state:
         st = state.lstat("export.lock")
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{lock_path} is a symbolic link or not a file; refusing to use it")
-        at, kw = state._at("export.lock")
-        fd = os.open(at, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o666, **kw)
+        at, kw = state.entry("export.lock")
+        fd = os.open(at, os.O_RDWR | os.O_CREAT | NOFOLLOW | BINARY, 0o666, **kw)
     with open(fd, "a+b") as handle:
         deadline = time.monotonic() + timeout_s
         while not _try_lock(handle):
@@ -876,7 +707,7 @@ def _unlock(handle) -> None:
 def recover(project_dir: str | os.PathLike) -> None:
     """Return after finishing (forward or back) an export into the project that a crash interrupted; raises
     ValueError for a symbolic link on the way or a journal that is not DGX-Pixels'."""
-    with project_lock(project_dir), _Dir.root(project_dir) as root:
+    with project_lock(project_dir), SafeDir.root(project_dir) as root:
         _recover(root, ([STATE_DIR], JOURNAL_NAME))
 
 
@@ -884,7 +715,7 @@ def list_backups(project_dir: str | os.PathLike, asset_name: str) -> Sequence[Pa
     """Return the complete backup folders of ``asset_name`` in the project, oldest first (empty when none); raises
     ValueError when a folder on the way is a symbolic link."""
     parts = [*BACKUP_DIR.split("/"), asset_name]
-    with _Dir.root(project_dir) as root:
+    with SafeDir.root(project_dir) as root:
         broot = _open_if_there(root, parts)
         if broot is None:
             return []

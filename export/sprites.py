@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .images import read_rgba
 
+
 def build_variant_sheet(frame_paths: list[Path], tag: str, fps: float):
     """Return a grid SpriteSheet of the frames (untrimmed, one looping animation ``tag``)."""
     from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps
