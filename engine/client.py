@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping
 
 import aiohttp
 
@@ -557,24 +559,116 @@ class EngineClient:
         return await self.get_json("/history", max_items=str(max_items))
 
 
+async def queued_ids(url: str, *, request_timeout_s: float = 5.0) -> set[str] | None:
+    """Return the ids of the prompts running or pending on the engine at ``url``, or None when it does not answer."""
+    try:
+        async with EngineClient(url, request_timeout_s=request_timeout_s) as client:
+            queue = await client.queue()
+    except EngineClientError:
+        return None
+    return set(queue["running"]) | set(queue["pending"])
+
+
+def _least(urls: list[str], queues: list[set[str] | None], ours: Mapping[str, Collection[str]] | None = None,
+           extra: Mapping[str, int] | None = None) -> str:
+    """The URL of the answering engine whose load is least (the first on ties). Its load is the union of the ids
+    it reports and the ids ``ours`` says were queued there (counted once: a job of ours the engine already lists
+    is no second job), plus ``extra`` choices not queued yet. Raises EngineUnreachable when none answered."""
+    ours, extra = ours or {}, extra or {}
+    answering = [(len(queue | set(ours.get(url, ()))) + extra.get(url, 0), index)
+                 for index, (url, queue) in enumerate(zip(urls, queues)) if queue is not None]
+    if not answering:
+        raise EngineUnreachable(f"no engine answered: {', '.join(urls)}")
+    return urls[min(answering)[1]]
+
+
 async def least_loaded(urls: Iterable[str], *, request_timeout_s: float = 5.0) -> str:
     """Return the URL of the reachable engine with the fewest running + pending prompts (the first on ties).
 
-    Raises EngineUnreachable naming every URL when none answers.
+    Raises EngineUnreachable naming every URL when none answers. For many concurrent submissions from one process
+    use an ``EngineBalancer``: engines' queues read at the same moment all look alike.
     """
     urls = list(urls)
     if len(urls) == 1:
         return urls[0]
+    queues = await asyncio.gather(*(queued_ids(url, request_timeout_s=request_timeout_s) for url in urls))
+    return _least(urls, list(queues))
 
-    async def load_of(url: str) -> int | None:
-        try:
-            async with EngineClient(url, request_timeout_s=request_timeout_s) as client:
-                return await client.load()
-        except EngineClientError:
-            return None
 
-    loads = await asyncio.gather(*(load_of(url) for url in urls))
-    answering = [(load, index) for index, load in enumerate(loads) if load is not None]
-    if not answering:
-        raise EngineUnreachable(f"no engine answered: {', '.join(urls)}")
-    return urls[min(answering)[1]]
+class EngineBalancer:
+    """Chooses the engine for each prompt this process queues, so concurrent submissions spread evenly.
+
+    An engine's reported queue says nothing of the prompts other coroutines of this process chose it for but have
+    not posted yet (each reads the queue before any of them has queued: 18 concurrent jobs went 16/2). So the
+    balancer also counts, per engine, the choices made and not yet queued ("placements", which lapse after
+    ``placement_ttl_s`` should a caller never queue) and the prompts queued and not finished; choices are made
+    under a lock. Call ``queued`` when a chosen prompt was posted, ``release`` when it will not be, ``finished``
+    when a queued prompt has ended.
+    """
+
+    def __init__(self, urls: Iterable[str], *, request_timeout_s: float = 5.0, placement_ttl_s: float = 60.0):
+        self.urls = [url.rstrip("/") for url in urls]
+        if not self.urls:
+            raise ValueError("at least one engine URL is needed")
+        self.request_timeout_s = request_timeout_s
+        self.placement_ttl_s = placement_ttl_s
+        # A threading lock, not an asyncio one: the section it guards never awaits, and it also holds when a
+        # caller shares the balancer between threads (each with its own loop).
+        self._lock = threading.Lock()
+        self._placements: dict[str, list[float]] = {url: [] for url in self.urls}
+        self._in_flight: dict[str, set[str]] = {url: set() for url in self.urls}
+
+    def _key(self, url: str) -> str:
+        url = url.rstrip("/")
+        self._placements.setdefault(url, [])
+        self._in_flight.setdefault(url, set())
+        return url
+
+    def _live_placements(self, url: str, now: float) -> list[float]:
+        alive = [at for at in self._placements[url] if now - at < self.placement_ttl_s]
+        self._placements[url] = alive
+        return alive
+
+    async def choose(self, *, reserve: bool = True) -> str:
+        """Return the URL of the least-loaded answering engine; with ``reserve`` it counts one more job there
+        until ``queued`` or ``release`` (or the placement lapses). Raises EngineUnreachable when none answers."""
+        if len(self.urls) == 1:
+            queues: list[set[str] | None] = [set()]  # nothing to compare: no request
+        else:
+            # Read outside the lock (a slow engine must not hold up the others' choices); what was queued after
+            # the read is in our own counts.
+            queues = list(await asyncio.gather(*(queued_ids(url, request_timeout_s=self.request_timeout_s)
+                                                 for url in self.urls)))
+        with self._lock:
+            now = time.monotonic()
+            extra = {url: len(self._live_placements(url, now)) for url in self.urls}
+            url = _least(self.urls, queues, self._in_flight, extra)
+            if reserve:
+                self._placements[url].append(now)
+        return url
+
+    def queued(self, url: str, prompt_id: str) -> None:
+        """Count ``prompt_id`` as in flight on ``url`` and use up one placement there (if any was made)."""
+        with self._lock:
+            url = self._key(url)
+            if self._placements[url]:
+                self._placements[url].pop(0)
+            self._in_flight[url].add(prompt_id)
+
+    def release(self, url: str) -> None:
+        """Drop one placement on ``url``: the prompt chosen for it will not be queued (it failed before)."""
+        with self._lock:
+            url = self._key(url)
+            if self._placements[url]:
+                self._placements[url].pop(0)
+
+    def finished(self, url: str, prompt_id: str) -> None:
+        """Stop counting ``prompt_id`` on ``url`` (it ended, was cancelled, or is no longer followed)."""
+        with self._lock:
+            self._in_flight[self._key(url)].discard(prompt_id)
+
+    def load(self) -> dict[str, int]:
+        """Return, per engine, this process's jobs there: queued and not finished, plus placements not queued yet."""
+        with self._lock:
+            now = time.monotonic()
+            return {url: len(self._in_flight[url]) + len(self._live_placements(url, now)) for url in self._in_flight}

@@ -24,8 +24,8 @@ from .client import (
     ExecutionInterrupted,
     PromptResult,
     PromptTimeout,
+    EngineBalancer,
     Submission,
-    least_loaded,
 )
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -133,6 +133,8 @@ class JobManager:
         self.client_options = client_options or {}
         self.jobs: dict[str, Job] = {}
         self._clients: dict[str, EngineClient] = {}
+        # Counts this manager's own jobs per engine, so concurrent submissions do not all pick the same engine.
+        self.balancer = EngineBalancer(self.engine_urls)
 
     async def client(self, url: str) -> EngineClient:
         """Return the shared client of the engine at ``url`` (opened on first use)."""
@@ -150,8 +152,16 @@ class JobManager:
             await client.close()
         self._clients.clear()
 
-    async def choose_engine(self) -> str:
-        return await least_loaded(self.engine_urls)
+    async def choose_engine(self, *, reserve: bool = True) -> str:
+        """Return the URL of the least-loaded engine, counting this manager's jobs on each besides its queue.
+
+        With ``reserve`` the choice counts as one more job there until ``submit`` queues on it (or
+        ``release_engine``), so the next concurrent choice goes elsewhere. Raises EngineUnreachable."""
+        return await self.balancer.choose(reserve=reserve)
+
+    def release_engine(self, url: str) -> None:
+        """Give back a reservation of ``choose_engine`` that will not be submitted (preparing the job failed)."""
+        self.balancer.release(url)
 
     async def submit(self, prompt: dict, *, workflow: str = "", engine_url: str | None = None,
                      seed: int | None = None, notes: list[str] | None = None) -> Job:
@@ -159,8 +169,14 @@ class JobManager:
 
         ``seed`` and ``notes`` are carried on the job for its reports."""
         url = engine_url or await self.choose_engine()
-        client = await self.client(url)
-        submission = await client.submit(prompt)
+        try:
+            client = await self.client(url)
+            submission = await client.submit(prompt)
+        except BaseException:
+            self.balancer.release(url)
+            raise
+        # Counted from here until _follow ends; the reservation it came with is used up.
+        self.balancer.queued(url, submission.prompt_id)
         job = Job(submission.prompt_id, url, workflow, seed=seed, notes=list(notes or []))
         self.jobs[job.job_id] = job
         job.task = asyncio.create_task(self._follow(client, job, submission, list(prompt)))
@@ -206,6 +222,9 @@ class JobManager:
             job._update(status=LOST, error=str(exc), message="lost", finished=time.time())
         except Exception as exc:  # an unexpected answer must still end the job visibly
             job._update(status=FAILED, error=f"{type(exc).__name__}: {exc}", finished=time.time())
+        finally:
+            # Also when cancelled (removed from the queue) or no longer followed (the engine's queue lists it then).
+            self.balancer.finished(job.engine_url, job.job_id)
 
     async def _save(self, client: EngineClient, job: Job, result: PromptResult) -> list[SavedFile]:
         target = self.results_dir / check_job_id(job.job_id)

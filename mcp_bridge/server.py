@@ -37,6 +37,8 @@ from ..engine.requests import CompareRequest, choose_models, comparison_prompt, 
 from ..engine.sprites import palette_hex_file, sprite_workflow, without_previews
 from ..export.paths import confine
 from .tool_inputs import MAX_FRAMES, RESULT_URI, decode_data_url, job_file, load_sheet
+from .extra_tools import register as register_extra_tools
+from .tool_support import READ_ONLY, ShortArgumentErrors
 
 RESULT_SCHEME = "dgx-pixels://results"
 MAX_INLINE_IMAGES = 4
@@ -131,8 +133,17 @@ class Bridge:
                      drop_previews: bool = False, url: str | None = None, notes: list[str] | None = None) -> Job:
         """Prepare and queue one job (a missing seed made random); return it. Raises ToolError."""
         params, seed = self.seeded(workflow, params)
-        url, prompt = await self.prepare(workflow, params, url=url, palette_colours=palette_colours,
-                                         drop_previews=drop_previews)
+        if url is None:
+            with self.tool_errors(workflow.name):
+                url = await self.manager.choose_engine()  # reserved: concurrent calls spread over the engines
+        try:
+            url, prompt = await self.prepare(workflow, params, url=url, palette_colours=palette_colours,
+                                             drop_previews=drop_previews)
+        except BaseException:
+            # Nothing will be queued on the engine chosen for it (here or by the caller): free its place now
+            # rather than when the reservation lapses.
+            self.manager.release_engine(url)
+            raise
         return await self.queue(workflow.name, url, prompt, seed=seed, notes=notes)
 
     @staticmethod
@@ -173,25 +184,53 @@ class Bridge:
             raise ToolError(f"animate needs 1 to {MAX_FRAMES} frames, got {len(frames)}")
         return frames
 
-    async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
-        wait_s = self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
+    def wait_seconds(self, wait_s: float | None) -> float:
+        """Return the wait a tool call asked for, bounded to 0..MAX_WAIT_S (None: the bridge's default)."""
+        return self.default_wait_s if wait_s is None else min(max(float(wait_s), 0.0), MAX_WAIT_S)
+
+    def progress_reporter(self, ctx: Context | None):
+        """Return ``report(fraction, message)``, an async function that sends MCP progress for one tool call."""
         loop = asyncio.get_running_loop()
         interval = self.progress_interval_s
         last = {"progress": -1.0, "at": loop.time()}  # progress -1: nothing sent yet
 
-        async def report(current: Job) -> None:
+        async def report(progress: float, message: str) -> None:
             # Progress is for long work: nothing for a job that ends within the first interval (over HTTP its answer
             # then goes out as plain JSON, not an event stream), then one notification per interval at most and
             # always the end, so a client's progress bar closes.
-            if ctx is None or current.progress <= last["progress"]:
+            if ctx is None or progress <= last["progress"]:
                 return
             due = loop.time() - last["at"] >= interval
-            if not due and not (current.progress >= 1.0 and last["progress"] >= 0):
+            if not due and not (progress >= 1.0 and last["progress"] >= 0):
                 return
-            last.update(progress=current.progress, at=loop.time())
-            await ctx.report_progress(round(current.progress * 100, 2), 100, current.message)
+            last.update(progress=progress, at=loop.time())
+            await ctx.report_progress(round(progress * 100, 2), 100, message)
 
-        return await self.manager.wait(job.job_id, wait_s, on_change=report)
+        return report
+
+    async def wait(self, job: Job, wait_s: float | None, ctx: Context | None) -> Job:
+        """Wait up to ``wait_s`` (bounded) for ``job`` to end, sending progress to ``ctx``; return it as it is then."""
+        report = self.progress_reporter(ctx)
+
+        async def on_change(current: Job) -> None:
+            await report(current.progress, current.message)
+
+        return await self.manager.wait(job.job_id, self.wait_seconds(wait_s), on_change=on_change)
+
+    async def wait_all(self, jobs: list[Job], wait_s: float | None, ctx: Context | None) -> list[Job]:
+        """Wait up to ``wait_s`` for all ``jobs`` together, sending their mean progress to ``ctx`` as one bar;
+        return them as they are then (in order)."""
+        report = self.progress_reporter(ctx)
+        progress = {job.job_id: job.progress for job in jobs}
+
+        async def on_change(current: Job) -> None:
+            # An ended job counts whole even when it failed, so the bar closes when the last one ends.
+            progress[current.job_id] = 1.0 if current.status in FINAL_STATES else current.progress
+            done = sum(1 for job in jobs if job.status in FINAL_STATES)
+            await report(sum(progress.values()) / len(progress), f"{done} of {len(jobs)} jobs ended")
+
+        return list(await asyncio.gather(*(self.manager.wait(job.job_id, self.wait_seconds(wait_s),
+                                                             on_change=on_change) for job in jobs)))
 
     def result(self, job: Job, inline: int = MAX_INLINE_IMAGES) -> ToolResult:
         """The tool answer for a job: a text line, then (when done) thumbnails and resource links."""
@@ -250,10 +289,12 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
     mcp = FastMCP("dgx-pixels", lifespan=lifespan, auth=auth, instructions=(
         "Generate game-ready pixel art with DGX-Pixels workflows on a ComfyUI engine. list_workflows shows each "
         "workflow's parameters; generate runs one and returns thumbnails plus resource links, or a job_id to "
-        "poll with job_status/get_result when it takes longer than wait_s."))
+        "poll with job_status/get_result when it takes longer than wait_s. pixelize_image turns any image into "
+        "pixel art without a model; upload_image puts an image where run_workflow's LoadImage nodes find it."))
     mcp.bridge = bridge  # for tests and the CLI
+    mcp.add_middleware(ShortArgumentErrors(mcp))
 
-    @mcp.tool
+    @mcp.tool(annotations=READ_ONLY)
     async def list_workflows() -> dict:
         """List the bundled workflows and their parameters (type, default, bounds, description)."""
         try:
@@ -263,16 +304,41 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
 
     @mcp.tool
     async def list_models(folder: str | None = None) -> dict:
-        """List the engine's model folders, or the files of one folder (checkpoints, loras, vae, ...)."""
-        try:
-            client = await bridge.manager.client(bridge.manager.engine_urls[0])
-            if folder is None:
-                return {"folders": await client.models()}
-            return {"folder": folder, "models": await client.models(folder)}
-        except EngineClientError as exc:
-            raise ToolError(str(exc)) from None
+        """List the model folders, or the files of one folder (checkpoints, loras, vae, ...), of every engine.
 
-    @mcp.tool
+        Returns the merged list ("folders" or "models"), "engines": each answering engine's own list, "where": the
+        engines that hold each model, and "unanswered": each engine that did not answer (or lacks the folder) with
+        why. Raises ToolError when no engine answered."""
+        urls = bridge.manager.engine_urls
+
+        async def ask(url: str) -> list[str]:
+            client = await bridge.manager.client(url)
+            return await client.models(folder)
+
+        # Every engine at once: one slow or absent engine costs its own timeout, not the sum of all.
+        answers = await asyncio.gather(*(ask(url) for url in urls), return_exceptions=True)
+        lists: dict[str, list[str]] = {}
+        unanswered: dict[str, str] = {}
+        for url, answer in zip(urls, answers):
+            if isinstance(answer, EngineClientError):
+                unanswered[url] = str(answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                lists[url] = answer
+        if not lists:
+            raise ToolError("no engine answered: " + "; ".join(f"{url}: {why}" for url, why in unanswered.items()))
+        where: dict[str, list[str]] = {}
+        for url, names in lists.items():  # engines in their configured order, names in each engine's order
+            for name in names:
+                where.setdefault(name, []).append(url)
+        key = "folders" if folder is None else "models"
+        out: dict[str, Any] = {key: list(where), "engines": lists, "where": where, "unanswered": unanswered}
+        if folder is not None:
+            out["folder"] = folder
+        return out
+
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
     async def generate(params: dict[str, Any] | None = None, workflow: str = "txt2img_basic",
                        wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
         """Run a bundled workflow with parameters (see list_workflows) and return its images.
@@ -286,16 +352,17 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
 
     @mcp.tool
     async def generate_batch(param_sets: list[dict[str, Any]], workflow: str = "txt2img_basic",
-                             wait_s: float | None = None) -> dict:
-        """Queue one job per parameter set (at most 64) and wait up to wait_s for all; returns each job's state
-        (with the seed it used: a set without seed gets a random one).
+                             wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+        """Queue one job per parameter set (at most 64), spread over the engines, and wait up to wait_s for all.
 
-        All sets are checked before anything is queued: one invalid set queues nothing and the error names every
-        bad set."""
+        Returns, per job, its id, seed (a set without seed gets a random one) and state; for finished jobs their
+        files as resource links (dgx-pixels://results/<job_id>/<file>) and thumbnails (at most 4 in all). Progress
+        is the mean over the jobs. All sets are checked before anything is queued: one invalid set queues nothing
+        and the error names every bad set."""
         if not param_sets or len(param_sets) > 64:
             raise ToolError("param_sets must hold 1 to 64 parameter sets")
         chosen = bridge.workflow(workflow)
-        url = await _engine()
+        url = await _engine(reserve=False)  # only checks the sets; each job is placed when it is queued
         prepared, problems = [], []
         for index, params in enumerate(param_sets):
             params, seed = bridge.seeded(chosen, params)
@@ -316,12 +383,32 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                                 + (f" (cancelled the {len(jobs)} job(s) queued before it: {', '.join(cancelled)})"
                                    if jobs else "")) from None
 
-        finished = await asyncio.gather(*(bridge.wait(job, wait_s, None) for job in jobs))
-        return {"jobs": [job.describe() for job in finished]}
+        finished = await bridge.wait_all(jobs, wait_s, ctx)
+        return batch_result(finished)
 
-    async def _engine() -> str:
+    def batch_result(jobs: list[Job]) -> ToolResult:
+        """The answer of generate_batch: a summary line, then each job's own answer (text, thumbnails while fewer
+        than MAX_INLINE_IMAGES were sent, resource links); structured: {"jobs": [...], "counts": {state: n}}."""
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.status] = counts.get(job.status, 0) + 1
+        summary = f"batch of {len(jobs)} job(s): " + ", ".join(f"{n} {state}" for state, n in counts.items())
+        if any(job.status not in FINAL_STATES for job in jobs):
+            summary += "; call get_result or job_status with the job_id of each unfinished one later"
+        content: list = [TextContent(type="text", text=summary)]
+        described = []
+        budget = MAX_INLINE_IMAGES  # a batch of 64 must not send 64 images inline
+        for job in jobs:
+            one = bridge.result(job, inline=budget)
+            budget -= sum(1 for block in one.content if isinstance(block, ImageContent))
+            content += one.content
+            described.append(one.structured_content)
+        return ToolResult(content=content, structured_content={"jobs": described, "counts": counts})
+
+    async def _engine(*, reserve: bool = True) -> str:
+        """Return the engine for the next job (see JobManager.choose_engine); raises ToolError when none answers."""
         try:
-            return await bridge.manager.choose_engine()
+            return await bridge.manager.choose_engine(reserve=reserve)
         except EngineClientError as exc:
             raise ToolError(str(exc)) from None
 
@@ -336,7 +423,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 ids.append(f"{job.job_id} (not cancelled: {exc})")
         return ids
 
-    @mcp.tool
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
     async def generate_sprite(prompt: str, size: int = 64, palette: str | None = None,
                               colors: list[str] | None = None, seed: int | None = None,
                               checkpoint: str | None = None, lora: str | None = None, steps: int | None = None,
@@ -372,7 +459,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                                   notes=models.notes)
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
-    @mcp.tool
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
     async def animate(frames: list[str], name: str = "sprite", fps: float = 10.0, layout: str = "grid",
                       columns: int = 0, padding: int = 0, pivot_x: float = 0.5, pivot_y: float = 1.0) -> ToolResult:
         """Pack frames into a sprite sheet (PNG + Aseprite JSON + Bevy .atlas.ron) with one looping animation.
@@ -407,7 +494,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                                                     "animation": name, "fps": fps}})
         return result
 
-    @mcp.tool
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False})
     async def deploy_to_bevy(sheet: str, project: str, category: str, name: str, variant: str = "base",
                              subdir: str = "sprites", dry_run: bool = False) -> dict:
         """Export a sheet made by animate into a Bevy project's assets/ (atomic writes, backups, manifest.json).
@@ -434,7 +521,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 "backup_dir": str(report.backup_dir) if report.backup_dir else None,
                 "warnings": list(report.warnings)}
 
-    @mcp.tool
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
     async def compare(prompt: str, loras: list[str], strengths: list[float] | None = None, seed: int | None = None,
                       checkpoint: str = "sd_xl_base_1.0.safetensors", size: int = 64, render_px: int = 1024,
                       steps: int = 20, palette: str = "endesga-32", scale: int = 4, wait_s: float | None = None,
@@ -468,18 +555,18 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         except EngineClientError as exc:
             raise ToolError(str(exc)) from None
 
-    @mcp.tool
+    @mcp.tool(annotations=READ_ONLY)
     async def job_status(job_id: str) -> dict:
         """Return a job's status (pending, running, done, failed, interrupted, lost) and progress 0..1."""
         return (await _job(job_id)).describe()
 
-    @mcp.tool
+    @mcp.tool(annotations=READ_ONLY)
     async def get_result(job_id: str, wait_s: float = 0.0, ctx: Context | None = None) -> ToolResult:
         """Return a job's images and files (waiting up to wait_s for it to finish)."""
         job = await _job(job_id)
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
-    @mcp.tool
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False})
     async def cancel_job(job_id: str) -> dict:
         """Cancel a job: removed from the queue when pending, interrupted when running. Returns its final state."""
         await _job(job_id)
@@ -495,6 +582,7 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         return [ResourceContent(path.read_bytes(),
                                 mime_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")]
 
+    register_extra_tools(mcp, bridge)
     return mcp
 
 
