@@ -19,7 +19,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastmcp import FastMCP
@@ -28,6 +28,7 @@ from fastmcp.resources import ResourceContent
 from fastmcp.server.context import Context
 from fastmcp.tools.base import ToolResult
 from mcp_types import ImageContent, ResourceLink, TextContent
+from pydantic import Field
 
 from ..engine.client import DEFAULT_ENGINE, DONE, EngineClientError, PromptValidationError, default_engines  # noqa: F401
 from ..export.images import read_rgba, thumbnail_png
@@ -36,6 +37,11 @@ from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, bundled_workf
 from ..engine.requests import CompareRequest, choose_models, comparison_prompt, random_seed
 from ..engine.sprites import palette_hex_file, sprite_workflow, without_previews
 from ..export.paths import confine
+from .arguments import (
+    AssetPart, BuiltinPalette, Category, Checkpoint, DryRun, Frames, JobId, Lora, LoraList, ModelFolder, Negative,
+    PaletteColours, PaletteName, ParamSets, ProjectPath, Prompt, RenderPx, Seed, SheetJob, SheetLayout, SpriteSize,
+    Steps, Strengths, Subdir, WaitS, WorkflowName, WorkflowParams,
+)
 from .tool_inputs import MAX_FRAMES, RESULT_URI, decode_data_url, job_file, load_sheet
 from .extra_tools import register as register_extra_tools
 from .tool_support import READ_ONLY, ShortArgumentErrors
@@ -302,8 +308,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         except ParameterError as exc:
             raise ToolError(f"a bundled workflow manifest is broken: {exc}") from None
 
-    @mcp.tool
-    async def list_models(folder: str | None = None) -> dict:
+    @mcp.tool(annotations=READ_ONLY)
+    async def list_models(folder: ModelFolder = None) -> dict:
         """List the model folders, or the files of one folder (checkpoints, loras, vae, ...), of every engine.
 
         Returns the merged list ("folders" or "models"), "engines": each answering engine's own list, "where": the
@@ -339,8 +345,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         return out
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
-    async def generate(params: dict[str, Any] | None = None, workflow: str = "txt2img_basic",
-                       wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+    async def generate(params: WorkflowParams = None, workflow: WorkflowName = "txt2img_basic",
+                       wait_s: WaitS = None, ctx: Context | None = None) -> ToolResult:
         """Run a bundled workflow with parameters (see list_workflows) and return its images.
 
         A workflow with a seed left out (or null) draws with a random one, reported in the result. Waits up to
@@ -350,9 +356,9 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         job = await bridge.submit(bridge.workflow(workflow), params or {})
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
-    @mcp.tool
-    async def generate_batch(param_sets: list[dict[str, Any]], workflow: str = "txt2img_basic",
-                             wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    async def generate_batch(param_sets: ParamSets, workflow: WorkflowName = "txt2img_basic",
+                             wait_s: WaitS = None, ctx: Context | None = None) -> ToolResult:
         """Queue one job per parameter set (at most 64), spread over the engines, and wait up to wait_s for all.
 
         Returns, per job, its id, seed (a set without seed gets a random one) and state; for finished jobs their
@@ -424,11 +430,11 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         return ids
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
-    async def generate_sprite(prompt: str, size: int = 64, palette: str | None = None,
-                              colors: list[str] | None = None, seed: int | None = None,
-                              checkpoint: str | None = None, lora: str | None = None, steps: int | None = None,
-                              render_px: int | None = None, negative: str | None = None,
-                              wait_s: float | None = None, ctx: Context | None = None) -> ToolResult:
+    async def generate_sprite(prompt: Prompt, size: SpriteSize = 64, palette: PaletteName = None,
+                              colors: PaletteColours = None, seed: Seed = None, checkpoint: Checkpoint = None,
+                              lora: Lora = None, steps: Steps = None, render_px: RenderPx = None,
+                              negative: Negative = None, wait_s: WaitS = None,
+                              ctx: Context | None = None) -> ToolResult:
         """Draw a pixel-art sprite from a text prompt: diffusion, then true-grid pixelization onto a palette.
 
         size: the sprite's side in pixels (1..512). palette: a built-in palette name (e.g. endesga-32, pico-8), or
@@ -460,8 +466,14 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
-    async def animate(frames: list[str], name: str = "sprite", fps: float = 10.0, layout: str = "grid",
-                      columns: int = 0, padding: int = 0, pivot_x: float = 0.5, pivot_y: float = 1.0) -> ToolResult:
+    async def animate(frames: Frames, name: Annotated[str, Field(description="the sheet's name")] = "sprite",
+                      fps: Annotated[float, Field(gt=0, le=120, description="frames per second")] = 10.0,
+                      layout: SheetLayout = "grid",
+                      columns: Annotated[int, Field(ge=0, le=256, description="grid columns; 0 = automatic")] = 0,
+                      padding: Annotated[int, Field(ge=0, le=64, description="pixels between frames")] = 0,
+                      pivot_x: Annotated[float, Field(ge=0, le=1, description="pivot, 0 = left edge")] = 0.5,
+                      pivot_y: Annotated[float, Field(ge=0, le=1, description="pivot, 1 = bottom edge")] = 1.0,
+                      ) -> ToolResult:
         """Pack frames into a sprite sheet (PNG + Aseprite JSON + Bevy .atlas.ron) with one looping animation.
 
         frames, in playback order, each one of: a result URI (dgx-pixels://results/<job_id>/<file>), a job id
@@ -495,8 +507,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         return result
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False})
-    async def deploy_to_bevy(sheet: str, project: str, category: str, name: str, variant: str = "base",
-                             subdir: str = "sprites", dry_run: bool = False) -> dict:
+    async def deploy_to_bevy(sheet: SheetJob, project: ProjectPath, category: Category, name: AssetPart,
+                             variant: AssetPart = "base", subdir: Subdir = "sprites", dry_run: DryRun = False) -> dict:
         """Export a sheet made by animate into a Bevy project's assets/ (atomic writes, backups, manifest.json).
 
         sheet: the job_id animate returned. project: the Bevy project folder; it must lie under one of the bridge's
@@ -522,10 +534,15 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 "warnings": list(report.warnings)}
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
-    async def compare(prompt: str, loras: list[str], strengths: list[float] | None = None, seed: int | None = None,
-                      checkpoint: str = "sd_xl_base_1.0.safetensors", size: int = 64, render_px: int = 1024,
-                      steps: int = 20, palette: str = "endesga-32", scale: int = 4, wait_s: float | None = None,
-                      ctx: Context | None = None) -> ToolResult:
+    async def compare(prompt: Prompt, loras: LoraList, strengths: Strengths = None, seed: Seed = None,
+                      checkpoint: Annotated[str, Field(description="a file of models/checkpoints")] = (
+                          "sd_xl_base_1.0.safetensors"),
+                      size: SpriteSize = 64, render_px: Annotated[int, Field(ge=16, le=2048, multiple_of=8, description=(
+                          "the diffusion size before pixelization"))] = 1024,
+                      steps: Annotated[int, Field(ge=1, le=200, description="sampling steps")] = 20,
+                      palette: Annotated[BuiltinPalette, Field(description="a built-in palette")] = "endesga-32",
+                      scale: Annotated[int, Field(ge=1, le=32, description="whole-number zoom of each cell")] = 4,
+                      wait_s: WaitS = None, ctx: Context | None = None) -> ToolResult:
         """Draw one prompt with one seed across up to 4 LoRAs (rows) × 3 model strengths (columns, default
         0, 0.6, 1.0) and return the labelled comparison grid (each cell pixel-exact, enlarged scale times).
 
@@ -556,18 +573,20 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
             raise ToolError(str(exc)) from None
 
     @mcp.tool(annotations=READ_ONLY)
-    async def job_status(job_id: str) -> dict:
+    async def job_status(job_id: JobId) -> dict:
         """Return a job's status (pending, running, done, failed, interrupted, lost) and progress 0..1."""
         return (await _job(job_id)).describe()
 
     @mcp.tool(annotations=READ_ONLY)
-    async def get_result(job_id: str, wait_s: float = 0.0, ctx: Context | None = None) -> ToolResult:
+    async def get_result(job_id: JobId, wait_s: Annotated[float, Field(ge=0, le=600, description=(
+                             "seconds to wait for the job to finish (0: answer now)"))] = 0.0,
+                         ctx: Context | None = None) -> ToolResult:
         """Return a job's images and files (waiting up to wait_s for it to finish)."""
         job = await _job(job_id)
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False})
-    async def cancel_job(job_id: str) -> dict:
+    async def cancel_job(job_id: JobId) -> dict:
         """Cancel a job: removed from the queue when pending, interrupted when running. Returns its final state."""
         await _job(job_id)
         try:

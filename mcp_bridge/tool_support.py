@@ -41,7 +41,14 @@ def short_argument_error(tool: str, exc: Exception, params: list[str]) -> str:
         else:
             got = error.get("input")
             shown = repr(got) if len(repr(got)) <= 60 else repr(got)[:57] + "..."
-            parts.append(f"argument '{loc}': {error.get('msg', 'invalid')} (got {shown})")
+            hint = ""
+            choices = (error.get("ctx") or {}).get("expected", "")
+            if kind == "literal_error" and isinstance(got, str) and choices:
+                # pydantic lists the choices as "'a', 'b' or 'c'": offer the nearest, as for unknown names.
+                near = difflib.get_close_matches(got, [c.strip(" '") for c in choices.replace(" or ", ",").split(",")],
+                                                 n=1)
+                hint = f"; did you mean '{near[0]}'?" if near else ""
+            parts.append(f"argument '{loc}': {error.get('msg', 'invalid')} (got {shown}){hint}")
     if not parts:
         return f"invalid arguments for {tool}: {str(cause).splitlines()[0]}"
     return "; ".join(parts) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")

@@ -38,10 +38,9 @@ def test_closed_choices_match_the_ops():
     assert list(typing.get_args(pixel_tools.PaletteName)) == builtin_palette_names()
 
 
-def test_new_tools_describe_every_argument_and_carry_annotations(tmp_path):
+def test_every_tool_describes_every_argument_and_carries_annotations(tmp_path):
     tools = tools_of(tmp_path)
-    for name in ["pixelize_image", "upload_image", "run_workflow", "validate_workflow", "queue_status",
-                 "system_stats"]:
+    for name in tools:
         props = tools[name].input_schema.get("properties", {})
         assert all(spec.get("description") for spec in props.values()), (name, props)
         assert tools[name].annotations is not None, name
@@ -51,6 +50,10 @@ def test_new_tools_describe_every_argument_and_carry_annotations(tmp_path):
     for name in ["queue_status", "system_stats", "validate_workflow", "list_workflows", "job_status"]:
         assert tools[name].annotations.read_only_hint is True, name
     assert tools["deploy_to_bevy"].annotations.destructive_hint is True
+    assert tools["list_models"].annotations.read_only_hint is True
+    assert tools["animate"].input_schema["properties"]["layout"]["enum"] == ["grid", "pack"]
+    assert "character" in tools["deploy_to_bevy"].input_schema["properties"]["category"]["enum"]
+    assert tools["generate_sprite"].input_schema["properties"]["size"]["maximum"] == 512
     assert tools["pixelize_image"].annotations.idempotent_hint is True
     for name in ["pixelize_image", "upload_image", "validate_workflow", "queue_status", "system_stats"]:
         assert tools[name].output_schema and tools[name].output_schema["type"] == "object", name
