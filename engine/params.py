@@ -5,9 +5,14 @@ A bundled workflow is an API-format prompt ``NAME.api.json`` plus a manifest ``N
     {"name": "txt2img_basic", "description": "...", "workflow": "txt2img_basic.api.json",
      "params": {"seed": {"node": "5", "input": "seed", "type": "int", "default": 1, "min": 0, "max": 99}}}
 
-Types: ``string``, ``int``, ``float``, ``bool``, ``choice`` (one of the engine's combo values) and ``model`` (a file
-of the model folder ``folder``). Values are coerced (the CLI passes strings), bounded by the manifest, and checked
-against the engine's ``/object_info`` and ``/models`` before submission, with the closest valid names suggested.
+Types: ``string``, ``int``, ``float``, ``bool``, ``choice`` (one of the engine's combo values), ``model`` (a file
+of the model folder ``folder``) and ``image`` (a file in the engine's input folder, e.g. what ``upload_image``
+returned, or a local image file that ``prepare`` uploads first). Values are coerced (the CLI passes strings), bounded
+by the manifest, and checked against the engine's ``/object_info`` and ``/models`` before submission, with the
+closest valid names suggested.
+
+``node`` may be a list of node ids: one value written into the same input of several nodes (the seed of every
+KSampler of a comparison grid, the LoRA of a whole row).
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from typing import Any
 
 # API twins and manifests sit one folder down, so the editor's template browser lists only UI workflows.
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "workflows" / "api"
-TYPES = ("string", "int", "float", "bool", "choice", "model")
+TYPES = ("string", "int", "float", "bool", "choice", "model", "image")
+# What an ``image`` parameter uploads from a local path: the formats LoadImage reads, known by their first bytes,
+# so a path to any other file (a key, a config) is never copied into the engine's input folder.
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"RIFF")
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 class ParameterError(ValueError):
@@ -58,6 +67,12 @@ class ParamSpec:
     choices: list[str] | None = None
     folder: str | None = None
     description: str = ""
+    # Every (node, input) the value is written into; the first is (node, input). Empty means just that one.
+    targets: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.targets:
+            self.targets = [(self.node, self.input)]
 
     def describe(self) -> dict:
         """Return the spec as a JSON-able dict for listings (no node ids: callers need not know them)."""
@@ -135,23 +150,30 @@ class Workflow:
             except ParameterError as exc:
                 problems.extend(exc.problems)
                 continue
-            prompt[spec.node]["inputs"][spec.input] = value
+            for node, input_name in spec.targets:
+                prompt[node]["inputs"][input_name] = value
         if problems:
             raise ParameterError(problems)
         return prompt
 
 
 def _spec_from_json(name: str, raw: dict, prompt: dict, source: Path) -> ParamSpec:
-    node, input_name = str(raw.get("node")), raw.get("input")
+    nodes = raw.get("node")
+    nodes = [str(node) for node in nodes] if isinstance(nodes, list) else [str(nodes)]
+    input_name = raw.get("input")
     kind = raw.get("type", "string")
     if kind not in TYPES:
         raise ParameterError([f"{source}: parameter '{name}' has type {kind!r}; use one of {', '.join(TYPES)}"])
-    if node not in prompt or input_name not in prompt[node].get("inputs", {}):
-        raise ParameterError([f"{source}: parameter '{name}' points at node {node} input {input_name!r}, "
-                              "which the workflow does not have"])
-    return ParamSpec(name=name, node=node, input=input_name, type=kind, default=raw.get("default"),
+    if not nodes:
+        raise ParameterError([f"{source}: parameter '{name}' names no node"])
+    for node in nodes:
+        if node not in prompt or input_name not in prompt[node].get("inputs", {}):
+            raise ParameterError([f"{source}: parameter '{name}' points at node {node} input {input_name!r}, "
+                                  "which the workflow does not have"])
+    return ParamSpec(name=name, node=nodes[0], input=input_name, type=kind, default=raw.get("default"),
                      min=raw.get("min"), max=raw.get("max"), multiple_of=raw.get("multiple_of"),
-                     choices=raw.get("choices"), folder=raw.get("folder"), description=raw.get("description", ""))
+                     choices=raw.get("choices"), folder=raw.get("folder"), description=raw.get("description", ""),
+                     targets=[(node, input_name) for node in nodes])
 
 
 def load_workflow(path: str | Path) -> Workflow:
@@ -282,7 +304,7 @@ def check_prompt(prompt: dict, object_info: dict, models: dict[str, list[str]] |
     ``object_info`` needs an entry for each class in the prompt; ``models`` maps folder → files for ``model`` params.
     Problems on a manifest parameter are named by the parameter.
     """
-    by_target = {(spec.node, spec.input): spec for spec in (workflow.params.values() if workflow else [])}
+    by_target = {target: spec for spec in (workflow.params.values() if workflow else []) for target in spec.targets}
     problems = []
     for node_id, node in prompt.items():
         class_type = node.get("class_type")
@@ -306,6 +328,8 @@ def check_prompt(prompt: dict, object_info: dict, models: dict[str, list[str]] |
                     continue
             if spec is None:
                 continue
+            if param is not None and param.type == "image":
+                continue  # prepare checks it against a fresh listing: a cached one misses files uploaded since
             options = combo_options(spec)
             if options is not None:
                 if value not in options:
@@ -323,10 +347,18 @@ def check_prompt(prompt: dict, object_info: dict, models: dict[str, list[str]] |
 
 
 async def prepare(client, workflow: Workflow, values: dict[str, Any] | None = None,
-                  object_info_cache: dict | None = None) -> dict:
+                  object_info_cache: dict | None = None, *, upload_local_files: bool = True) -> dict:
     """Return the prompt of ``workflow`` with ``values`` applied and checked against the engine behind ``client``
-    (an EngineClient); raise ParameterError listing every problem. ``object_info_cache`` is filled and reused."""
-    prompt = workflow.apply(values) if workflow.params else apply_raw(workflow.prompt, values or {})
+    (an EngineClient); raise ParameterError listing every problem. ``object_info_cache`` is filled and reused.
+
+    An ``image`` parameter whose value is a local image file (PNG, JPEG, GIF, BMP, WebP) is uploaded into the
+    engine's input folder first (identical content already there is reused, a different file of the same name is
+    renamed by the engine), so ``--set image=photo.png`` works against a remote engine too. A server for remote
+    callers passes ``upload_local_files=False``: its machine's files are not theirs to send."""
+    values = dict(values or {})
+    if workflow.params and upload_local_files:
+        values.update(await _upload_local_images(client, workflow, values))
+    prompt = workflow.apply(values) if workflow.params else apply_raw(workflow.prompt, values)
     cache = object_info_cache if object_info_cache is not None else {}
     missing = sorted({node["class_type"] for node in prompt.values()} - set(cache))
     if missing:
@@ -342,6 +374,68 @@ async def prepare(client, workflow: Workflow, values: dict[str, Any] | None = No
     folders = {spec.folder for spec in workflow.params.values() if spec.type == "model" and spec.folder}
     models = {folder: await client.models(folder) for folder in folders}
     problems = check_prompt(prompt, cache, models, workflow)
+    problems += await _check_images(client, workflow, prompt)
     if problems:
         raise ParameterError(problems)
     return prompt
+
+
+def _local_image(value: Any) -> Path | None:
+    """Return ``value`` as a path when it names a readable local image file; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value).expanduser()
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head.startswith(b"RIFF") and head[8:12] != b"WEBP":
+        return None  # a WAV or AVI, not a WebP
+    return path if head.startswith(IMAGE_MAGIC) else None
+
+
+async def _upload_local_images(client, workflow: Workflow, values: dict[str, Any]) -> dict[str, str]:
+    """Upload the local image files named by ``image`` parameters; return those parameters' engine names."""
+    uploaded = {}
+    for name, spec in workflow.params.items():
+        path = _local_image(values.get(name))
+        if spec.type != "image" or path is None:
+            continue
+        size = path.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise ParameterError([f"parameter '{name}': {path} is {size} bytes; the most an upload may be is "
+                                  f"{MAX_UPLOAD_BYTES}"])
+        # overwrite=False: the engine keeps a same-named file of someone else's and renames ours instead.
+        uploaded[name] = await client.upload_image(path.read_bytes(), path.name, overwrite=False)
+    return uploaded
+
+
+async def _check_images(client, workflow: Workflow, prompt: dict) -> list[str]:
+    """Return a problem for each ``image`` parameter naming no file of the engine's input folder."""
+    problems = []
+    for name, spec in workflow.params.items():
+        if spec.type != "image":
+            continue
+        value = prompt[spec.node]["inputs"][spec.input]
+        if isinstance(value, list):
+            continue  # a link
+        if str(value).startswith(("/", "~", "./", "../")):
+            # Meant as a local file (engine names are relative), but _upload_local_images found no image there.
+            problems.append(f"parameter '{name}' = {value!r} is neither a local image file nor an image in the "
+                            "engine's input folder (no PNG, JPEG, GIF, BMP or WebP file at that path)")
+            continue
+        if "/" in str(value):
+            continue  # a file in a subfolder of the input folder: the engine's listing holds top-level files only
+        # Asked afresh each time: an upload made a moment ago is not in any cached listing.
+        info = (await client.object_info(prompt[spec.node]["class_type"])).get(prompt[spec.node]["class_type"], {})
+        options = combo_options(_input_spec(info, spec.input) or [])
+        if options is None or value in options:
+            continue
+        problems.append(f"parameter '{name}' = {value!r} is neither a local image file nor an image in the engine's "
+                        "input folder" + _did_you_mean(value, [str(option) for option in options])
+                        + f"; give the path of a PNG (it is uploaded) or upload one first (workflow "
+                        f"'{workflow.name}')")
+    return problems

@@ -124,7 +124,9 @@ class Bridge:
             client = await self.manager.client(url)
             if palette_colours:
                 params = {**params, **await self.upload_palette(client, palette_colours)}
-            prompt = await prepare(client, workflow, params, self.object_info.setdefault(url, {}))
+            # MCP clients send images with upload_image; a path would read the bridge machine's own files.
+            prompt = await prepare(client, workflow, params, self.object_info.setdefault(url, {}),
+                                   upload_local_files=False)
             if drop_previews:
                 prompt = without_previews(prompt)
         return url, prompt

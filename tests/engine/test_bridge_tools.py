@@ -86,3 +86,20 @@ def test_validate_names_missing_node_types_and_models(engine, tiny_checkpoint, t
             assert "system" in stats["engines"][0] and "devices" in stats["engines"][0]
 
     asyncio.run(go())
+
+
+def test_generate_never_uploads_a_file_of_the_bridge_machine(engine, tmp_path):
+    # The CLI uploads a local image given as a path; over MCP the caller is remote, so a path to one of the bridge
+    # machine's files must not be read and sent into the engine.
+    secret = tmp_path / "private-photo.png"
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(secret)
+    mcp = build_server([engine.url], results_dir=tmp_path / "results")
+
+    async def go():
+        async with Client(mcp, timeout=120) as client:
+            with pytest.raises(ToolError, match="neither a local image file nor an image in the engine"):
+                await client.call_tool("generate", {"workflow": "image_to_pixel_art", "params": {"image": str(secret)},
+                                                    "wait_s": 30})
+
+    asyncio.run(go())
+    assert not [p for p in (engine.run_dir / "input").rglob("*") if p.name.startswith("private-photo")]

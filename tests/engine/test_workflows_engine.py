@@ -80,3 +80,79 @@ def test_template_list_includes_our_workflows(engine):
     expected = {p.name.removesuffix(".api.json") for p in API_TWINS}
     assert expected <= ours, f"missing from the template list: {sorted(expected - ours)}"
     assert not [name for name in ours if name.endswith((".api", ".params"))], "API twins leak into the templates"
+
+
+UI_WORKFLOWS = sorted(p for p in WORKFLOWS.glob("*.json"))
+RENDER_PX = 64
+
+
+def rgba_sprite(path: Path) -> Path:
+    """A 96×96 RGBA PNG: a 12×12 sprite on a transparent background, blown up 8× (fake pixel art)."""
+    rgb = np.asarray(fake_pixel_art().resize((96, 96), Image.NEAREST))
+    alpha = np.where((rgb == 255).all(axis=2), 0, 255).astype(np.uint8)
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(path)
+    return path
+
+
+def tiny_settings(workflow, checkpoint: str, image: Path, project: Path) -> list[str]:
+    """``--set`` values, through manifest names only, that make ``workflow`` small enough for the CPU engine."""
+    values = {}
+    for name, spec in workflow.params.items():
+        if spec.type == "model" and spec.folder == "checkpoints":
+            values[name] = checkpoint
+        elif spec.type == "image":
+            values[name] = str(image)  # a local file: submit uploads it
+        elif spec.type == "choice" and (name == "lora" or name.startswith("lora_")):
+            values[name] = "None"
+        elif name in ("render_width", "render_height"):
+            values[name] = RENDER_PX
+        elif name == "steps":
+            values[name] = 2
+        elif name in ("frames", "variants"):
+            values[name] = 2
+        elif name == "project":
+            values[name] = str(project)
+    return [f"{name}={value}" for name, value in values.items()]
+
+
+@pytest.mark.parametrize("ui", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_every_workflow_runs_headless_through_submit_by_its_manifest(ui, engine, tiny_checkpoint, tmp_path):
+    """Each editor workflow has an API twin and a manifest, and `submit NAME --set ...` runs it (image workflows
+    with a local PNG that submit uploads). Failed before: image_to_pixel_art and four others had no manifest."""
+    import subprocess
+    import sys
+
+    from dgx_pixels.engine.params import find_workflow
+
+    name = ui.stem
+    assert (WORKFLOWS / "api" / f"{name}.api.json").exists(), f"{name} has no API twin"
+    assert (WORKFLOWS / "api" / f"{name}.params.json").exists(), f"{name} has no parameter manifest"
+    workflow = find_workflow(name)
+    project = tmp_path / "game"
+    (project / "assets").mkdir(parents=True)
+    settings = tiny_settings(workflow, tiny_checkpoint, rgba_sprite(tmp_path / "sprite.png"), project)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dgx_pixels.cli.bridge", "submit", name, "--engine", engine.url,
+               "--out", str(out), "--timeout", "240"]
+    for pair in settings:
+        command += ["--set", pair]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"submit {name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    pngs = sorted(out.glob("*.png"))
+    assert pngs, f"{name} wrote no PNG into --out: {done.stdout}"
+    for png in pngs:
+        with Image.open(png) as image:
+            assert max(image.size) <= 1024, f"{png.name} is {image.size}"
+    if "project" in workflow.params:
+        assert any((project / "assets").rglob("*.png")), "the Bevy export wrote no PNG into assets/"
+
+
+def test_an_image_parameter_names_a_missing_file_before_anything_runs(engine, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dgx_pixels.cli.bridge", "submit", "image_to_pixel_art",
+                           "--engine", engine.url, "--set", f"image={tmp_path / 'nowhere.png'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "neither a local image file nor an image in the engine's input folder" in done.stderr + done.stdout

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from dgx_pixels.engine.params import (
+    BUNDLED_DIR,
     ParameterError,
     apply_raw,
     bundled_workflows,
@@ -14,6 +16,7 @@ from dgx_pixels.engine.params import (
     find_workflow,
     load_workflow,
     parse_assignments,
+    prepare,
 )
 
 OBJECT_INFO = {
@@ -122,3 +125,82 @@ def test_workflow_lookups_reuse_parsed_files_until_they_change(tmp_path):
     assert bundled_workflows([tmp_path])["w"].prompt["1"]["inputs"]["a"] == 67890
     (tmp_path / "w.params.json").unlink()
     assert "w" not in bundled_workflows([tmp_path])
+
+
+WORKFLOWS = BUNDLED_DIR.parent
+
+
+@pytest.mark.parametrize("ui", sorted(WORKFLOWS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_editor_workflow_has_an_api_twin_and_a_manifest_that_leaves_it_unchanged(ui):
+    """Without a manifest a workflow is unreachable by name from MCP `generate` and `dgx-pixels submit`."""
+    assert (BUNDLED_DIR / f"{ui.stem}.api.json").exists()
+    workflow = bundled_workflows()[ui.stem]
+    assert workflow.apply({}) == workflow.prompt, "manifest defaults must be the workflow's own values"
+
+
+def test_a_parameter_can_write_one_value_into_several_nodes():
+    workflow = find_workflow("compare_loras")
+    prompt = workflow.apply({"seed": 7, "lora_2": "None", "strength_3": 0.5})
+    samplers = [node for node in prompt.values() if node["class_type"] == "KSampler"]
+    assert len(samplers) == 12 and all(node["inputs"]["seed"] == 7 for node in samplers)
+    assert [prompt[n]["inputs"]["lora_1"] for n in ("18", "22", "26")] == ["None"] * 3
+    assert [prompt[n]["inputs"]["strength_model_1"] for n in ("14", "26", "38", "50")] == [0.5] * 4
+    problems = check_prompt(prompt, {"KSampler": OBJECT_INFO["KSampler"]} | {
+        node["class_type"]: {"input": {}} for node in prompt.values() if node["class_type"] != "KSampler"},
+        workflow=workflow)
+    assert not problems
+
+
+class FakeEngine:
+    """Just enough of EngineClient for prepare(): object_info, models and uploads."""
+
+    def __init__(self, inputs: list[str]):
+        self.inputs = list(inputs)
+        self.uploads: list[tuple[str, bytes]] = []
+
+    async def object_info(self, class_type=None):
+        info = {"LoadImage": {"input": {"required": {"image": [sorted(self.inputs), {"image_upload": True}]}}}}
+        return {class_type: info.get(class_type, {"input": {}})} if class_type else info
+
+    async def models(self, folder):
+        return []
+
+    async def upload_image(self, data, filename, *, subfolder="", overwrite=False, content_type="image/png"):
+        assert not overwrite, "an upload must never replace a same-named file of the engine's"
+        self.uploads.append((filename, data))
+        self.inputs.append(filename)
+        return filename
+
+
+def _png(path):
+    from PIL import Image
+
+    Image.new("RGBA", (8, 8), (255, 0, 0, 128)).save(path)
+    return path
+
+
+def test_prepare_uploads_a_local_image_file_for_an_image_parameter(tmp_path):
+    engine = FakeEngine(["other.png"])
+    path = _png(tmp_path / "knight.png")
+    prompt = asyncio.run(prepare(engine, find_workflow("image_to_pixel_art"), {"image": str(path)}))
+    assert engine.uploads == [("knight.png", path.read_bytes())]
+    assert prompt["1"]["inputs"]["image"] == "knight.png"
+
+
+def test_prepare_takes_an_engine_input_name_and_names_a_missing_one(tmp_path):
+    engine = FakeEngine(["knight.png"])
+    prompt = asyncio.run(prepare(engine, find_workflow("fake_pixel_art_cleanup"), {"image": "knight.png"}))
+    assert prompt["1"]["inputs"]["image"] == "knight.png" and not engine.uploads
+    with pytest.raises(ParameterError, match="did you mean 'knight.png'"):
+        asyncio.run(prepare(engine, find_workflow("fake_pixel_art_cleanup"), {"image": "knigt.png"}))
+    with pytest.raises(ParameterError, match="neither a local image file"):
+        asyncio.run(prepare(engine, find_workflow("image_to_pixel_art"), {}))  # the shipped example.png is absent
+
+
+def test_prepare_never_uploads_a_local_file_that_is_not_an_image(tmp_path):
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----")
+    engine = FakeEngine([])
+    with pytest.raises(ParameterError, match="neither a local image file"):
+        asyncio.run(prepare(engine, find_workflow("image_to_pixel_art"), {"image": str(secret)}))
+    assert not engine.uploads
