@@ -142,3 +142,50 @@ def test_a_job_cancelled_while_pending_reads_interrupted_not_unknown(engine, tin
                 await client.cancel(busy)
 
     run(go())
+
+
+# The required arguments of each tool, as a new user would first try them (values only where a tool needs one).
+FIRST_CALLS = {
+    "generate_sprite": {"prompt": "pixel art slime", "wait_s": 0},
+    "generate": {"wait_s": 0},
+    "generate_batch": {"param_sets": [{}], "wait_s": 0},
+    "animate": {"frames": ["not-a-frame"]},
+    "deploy_to_bevy": {"sheet": "00000000-0000-0000-0000-000000000000", "project": "game", "category": "character",
+                       "name": "hero"},
+    "compare": {"prompt": "slime", "loras": ["None"], "wait_s": 0},
+    "job_status": {"job_id": "00000000-0000-0000-0000-000000000000"},
+    "get_result": {"job_id": "00000000-0000-0000-0000-000000000000"},
+    "cancel_job": {"job_id": "00000000-0000-0000-0000-000000000000"},
+    "pixelize_image": {"image": "data:image/png;base64,aGVsbG8="},
+    "upload_image": {"image": "not base64 at all"},
+    "validate_workflow": {"workflow": "{}"},
+    "run_workflow": {"workflow": "{}"},
+}
+
+
+def test_every_tool_with_only_its_required_arguments_answers_or_says_what_to_do(engine, tmp_path):
+    # Each first call either works or fails with one short line a user can act on: never a traceback, a pydantic
+    # dump or an internal error. Jobs it queues are cancelled again.
+    mcp = build_server([engine.url], results_dir=tmp_path)
+
+    async def go():
+        async with Client(mcp, timeout=TIMEOUT_S) as client:
+            tools = {tool.name: tool for tool in await client.list_tools()}
+            for name, tool in tools.items():
+                required = set(tool.input_schema.get("required", []))
+                args = FIRST_CALLS.get(name, {})
+                assert required <= set(args), f"{name}: add its required arguments {required} to FIRST_CALLS"
+                try:
+                    result = await client.call_tool(name, args)
+                except ToolError as refused:
+                    message = str(refused)
+                    assert message and "\n" not in message.strip() and "Traceback" not in message, (name, message)
+                    assert "internal error" not in message.lower() and "errors.pydantic.dev" not in message, \
+                        (name, message)
+                    continue
+                meta = result.structured_content or {}
+                for job in [meta, *meta.get("jobs", [])]:
+                    if job.get("status") in ("pending", "running"):
+                        await client.call_tool("cancel_job", {"job_id": job["job_id"]})
+
+    run(go())
