@@ -21,6 +21,7 @@ from ..engine.client import (
     EngineUnreachable,
     least_loaded,
 )
+from ..engine.local import state_dir
 from ..engine.params import BUNDLED_DIR, ParameterError, Workflow, find_workflow, is_api_format, load_workflow, prepare
 from ..export.files import write_file_atomic
 from .common import (
@@ -154,6 +155,9 @@ async def _status(args: argparse.Namespace) -> int:
                     line += f"\n  output {file.subfolder + '/' if file.subfolder else ''}{file.filename}"
             except EngineClientError as exc:
                 line += f": {exc}"
+    elif state == UNKNOWN and args.job in _cancelled_while_pending():
+        state = INTERRUPTED
+        line = f"job {args.job}: {state} (cancelled by dgx-pixels cancel before it started; the engine keeps no record)"
     elif state == UNKNOWN:
         line += " (no engine has it queued or in its history)"
     say(line)
@@ -170,15 +174,36 @@ async def _cancel(args: argparse.Namespace) -> int:
         async with EngineClient(url) as client:
             state = await client.cancel(args.job)
         if state == PENDING:
-            # The engine deletes a pending prompt without any history entry, so a later `status` (another
-            # process, with no memory of this cancel) can only answer "unknown": say so here, where it is known.
-            say(f"job {args.job}: cancelled (final state: interrupted): removed from the queue before it started; "
-                "the engine keeps no record of it, so `dgx-pixels status` will answer unknown from now on")
+            # The engine deletes a pending prompt without any history entry: remember the cancel, so a later
+            # `status` (another process) answers interrupted rather than unknown.
+            _remember_cancel(args.job)
+            say(f"job {args.job}: cancelled (final state: interrupted): removed from the queue before it started")
         else:
             say(f"job {args.job}: cancelled (final state: interrupted): the running job was interrupted")
         return EXIT_INTERRUPTED
     say(f"job {args.job}: nothing to cancel, it is {state}")
     return EXIT_OF_STATE[state]
+
+
+CANCELLED_RECORD = "cancelled-while-pending.json"
+CANCELLED_KEPT = 1000  # the newest ids; enough for any script's jobs, small to read
+
+
+def _cancelled_while_pending() -> list[str]:
+    """Return the ids `dgx-pixels cancel` removed from a queue before they started (newest last)."""
+    try:
+        ids = json.loads((state_dir() / CANCELLED_RECORD).read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(job) for job in ids] if isinstance(ids, list) else []
+
+
+def _remember_cancel(job_id: str) -> None:
+    ids = [job for job in _cancelled_while_pending() if job != job_id] + [job_id]
+    try:
+        write_file_atomic(state_dir() / CANCELLED_RECORD, json.dumps(ids[-CANCELLED_KEPT:]).encode())
+    except OSError:
+        pass  # a read-only state folder costs only the nicer status answer later
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

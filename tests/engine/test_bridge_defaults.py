@@ -119,7 +119,9 @@ def test_generate_batch_queues_all_sets_or_none_and_reports_each_seed(engine, ti
     run(go())
 
 
-def test_a_job_cancelled_while_pending_reads_interrupted_not_unknown(engine, tiny_checkpoint):
+def test_a_job_cancelled_while_pending_reads_interrupted_not_unknown(engine, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # the CLI's record of cancels, away from the user's
+
     async def go():
         async with EngineClient(engine.url) as client:
             busy = await client.queue_prompt(slow_prompt(tiny_checkpoint))
@@ -137,6 +139,11 @@ def test_a_job_cancelled_while_pending_reads_interrupted_not_unknown(engine, tin
                 assert cancelled.returncode == 5, cancelled.stderr
                 said = cancelled.stdout + cancelled.stderr
                 assert "final state: interrupted" in said and "removed from the queue" in said, said
+                # ...and a later `status`, yet another process, reads that record: interrupted, exit 5 (was unknown, 6).
+                status = subprocess.run([sys.executable, "-m", "dgx_pixels.cli.bridge", "status", cli_waiting,
+                                         "--engine", engine.url], capture_output=True, text=True, timeout=120)
+                assert status.returncode == 5, status.stdout + status.stderr
+                assert "interrupted" in status.stdout, status.stdout
             finally:
                 await client.cancel(cli_waiting)
                 await client.cancel(busy)
