@@ -446,6 +446,12 @@ async def exercise_sdk_session(session, engine_url: str) -> None:
     assert progress and progress == sorted(progress) and progress[-1] == 100, progress
     bad = await session.call_tool("generate", {"params": {"width": 7}}, read_timeout_seconds=SDK_READ_TIMEOUT_S)
     assert bad.is_error and "below its minimum" in bad.content[0].text
+    # A new user's first sprite: a prompt and small sizes; the engine has only the tiny checkpoint and no LoRA.
+    sprite = await session.call_tool("generate_sprite", {"prompt": "pixel art slime", "size": 16, "render_px": 64,
+                                                         "steps": 1, "wait_s": 300},
+                                     read_timeout_seconds=SDK_READ_TIMEOUT_S)
+    assert not sprite.is_error, sprite
+    assert sprite.structured_content["status"] == "done" and len(sprite.structured_content["files"]) == 1
 
 
 def test_official_mcp_client_over_stdio(engine, tmp_path):

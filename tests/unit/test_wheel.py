@@ -81,3 +81,27 @@ def test_installed_console_script_runs_a_bundled_workflow_name(installed, tmp_pa
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_installed_mcp_server_lists_every_bundled_workflow_over_stdio(installed, tmp_path):
+    # What an MCP client config launches, from the wheel: no engine is needed to list the workflows.
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=str(installed / "python"), cwd=str(tmp_path),
+                                   args=["-m", "dgx_pixels.cli.bridge", "mcp", "--engine", "http://127.0.0.1:9"],
+                                   env={**os.environ, "PYTHONPATH": "", "FASTMCP_LOG_LEVEL": "WARNING"})
+
+    async def go() -> list[str]:
+        with open(tmp_path / "stderr.log", "w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    listed = await session.call_tool("list_workflows", {})
+                    assert not listed.is_error, listed
+                    return [w["name"] for w in listed.structured_content["workflows"]]
+
+    names = asyncio.run(go())
+    bundled = {p.name.removesuffix(".params.json") for p in (PACK_ROOT / "workflows" / "api").glob("*.params.json")}
+    assert bundled <= set(names) and len(bundled) >= 8, names
