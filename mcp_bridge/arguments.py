@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine.requests import CATEGORIES
 from .pixel_tools import PaletteName as BuiltinPalette
@@ -56,3 +56,44 @@ LoraList = Annotated[list[str], Field(min_length=1, max_length=4, description=(
     "1 to 4 LoRA files of models/loras (rows of the grid); 'None' for a row without one"))]
 Strengths = Annotated[list[float] | None, Field(max_length=3, description=(
     "up to 3 model strengths (columns); left out, 0, 0.6 and 1.0"))]
+
+
+class ResultFile(BaseModel):
+    """One file a job wrote."""
+
+    model_config = ConfigDict(extra="allow")
+    filename: str
+    bytes: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    uri: str | None = Field(None, description="dgx-pixels://results/<job_id>/<file>: read it with resources/read")
+
+
+class JobResult(BaseModel):
+    """What a job tool answers besides its text and images (a tool may add its own keys: sheet, grid, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    job_id: str
+    status: Literal["pending", "running", "done", "failed", "interrupted", "lost"]
+    progress: float = Field(description="0..1")
+    message: str = ""
+    engine: str | None = None
+    workflow: str | None = None
+    error: str | None = None
+    seed: int | None = Field(None, description="the seed it was drawn with (random when none was given)")
+    notes: list[str] = Field(default_factory=list, description="defaults the bridge replaced, e.g. a missing model")
+    files: list[ResultFile] = Field(default_factory=list)
+    from_cache: bool = False
+
+
+class BatchResult(BaseModel):
+    """What generate_batch answers: every job, and how many are in each state."""
+
+    model_config = ConfigDict(extra="allow")
+    jobs: list[JobResult]
+    counts: dict[str, int]
+
+
+JOB_RESULT_SCHEMA = JobResult.model_json_schema()
+BATCH_RESULT_SCHEMA = BatchResult.model_json_schema()

@@ -38,6 +38,7 @@ from ..engine.requests import CompareRequest, choose_models, comparison_prompt, 
 from ..engine.sprites import palette_hex_file, sprite_workflow, without_previews
 from ..export.paths import confine
 from .arguments import (
+    BATCH_RESULT_SCHEMA, JOB_RESULT_SCHEMA,
     AssetPart, BuiltinPalette, Category, Checkpoint, DryRun, Frames, JobId, Lora, LoraList, ModelFolder, Negative,
     PaletteColours, PaletteName, ParamSets, ProjectPath, Prompt, RenderPx, Seed, SheetJob, SheetLayout, SpriteSize,
     Steps, Strengths, Subdir, WaitS, WorkflowName, WorkflowParams,
@@ -346,7 +347,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
             out["folder"] = folder
         return out
 
-    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
+              output_schema=JOB_RESULT_SCHEMA)
     async def generate(params: WorkflowParams = None, workflow: WorkflowName = "txt2img_basic",
                        wait_s: WaitS = None, ctx: Context | None = None) -> ToolResult:
         """Run a bundled workflow with parameters (see list_workflows) and return its images.
@@ -358,7 +360,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         job = await bridge.submit(bridge.workflow(workflow), params or {})
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
-    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
+              output_schema=BATCH_RESULT_SCHEMA)
     async def generate_batch(param_sets: ParamSets, workflow: WorkflowName = "txt2img_basic",
                              wait_s: WaitS = None, ctx: Context | None = None) -> ToolResult:
         """Queue one job per parameter set (at most 64), spread over the engines, and wait up to wait_s for all.
@@ -431,7 +434,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 ids.append(f"{job.job_id} (not cancelled: {exc})")
         return ids
 
-    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
+              output_schema=JOB_RESULT_SCHEMA)
     async def generate_sprite(prompt: Prompt, size: SpriteSize = 64, palette: PaletteName = None,
                               colors: PaletteColours = None, seed: Seed = None, checkpoint: Checkpoint = None,
                               lora: Lora = None, steps: Steps = None, render_px: RenderPx = None,
@@ -467,7 +471,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                                   notes=models.notes)
         return bridge.result(await bridge.wait(job, wait_s, ctx))
 
-    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
+              output_schema=JOB_RESULT_SCHEMA)
     async def animate(frames: Frames, name: Annotated[str, Field(description="the sheet's name")] = "sprite",
                       fps: Annotated[float, Field(gt=0, le=120, description="frames per second")] = 10.0,
                       layout: SheetLayout = "grid",
@@ -535,7 +540,8 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
                 "backup_dir": str(report.backup_dir) if report.backup_dir else None,
                 "warnings": list(report.warnings)}
 
-    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
+    @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
+              output_schema=JOB_RESULT_SCHEMA)
     async def compare(prompt: Prompt, loras: LoraList, strengths: Strengths = None, seed: Seed = None,
                       checkpoint: Annotated[str, Field(description="a file of models/checkpoints")] = (
                           "sd_xl_base_1.0.safetensors"),
@@ -574,12 +580,12 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
         except EngineClientError as exc:
             raise ToolError(str(exc)) from None
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(annotations=READ_ONLY, output_schema=JOB_RESULT_SCHEMA)
     async def job_status(job_id: JobId) -> dict:
         """Return a job's status (pending, running, done, failed, interrupted, lost) and progress 0..1."""
         return (await _job(job_id)).describe()
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(annotations=READ_ONLY, output_schema=JOB_RESULT_SCHEMA)
     async def get_result(job_id: JobId, wait_s: Annotated[float, Field(ge=0, le=600, description=(
                              "seconds to wait for the job to finish (0: answer now)"))] = 0.0,
                          ctx: Context | None = None) -> ToolResult:

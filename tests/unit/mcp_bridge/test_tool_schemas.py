@@ -55,8 +55,10 @@ def test_every_tool_describes_every_argument_and_carries_annotations(tmp_path):
     assert "character" in tools["deploy_to_bevy"].input_schema["properties"]["category"]["enum"]
     assert tools["generate_sprite"].input_schema["properties"]["size"]["maximum"] == 512
     assert tools["pixelize_image"].annotations.idempotent_hint is True
-    for name in ["pixelize_image", "upload_image", "validate_workflow", "queue_status", "system_stats"]:
+    for name in ["pixelize_image", "upload_image", "validate_workflow", "queue_status", "system_stats", "generate",
+                 "generate_batch", "generate_sprite", "animate", "compare", "get_result", "job_status"]:
         assert tools[name].output_schema and tools[name].output_schema["type"] == "object", name
+    assert "seed" in tools["generate_sprite"].output_schema["properties"]
 
 
 @pytest.mark.parametrize("tool, args, expected", [
