@@ -19,6 +19,9 @@ from pathlib import Path
 from PIL import Image
 
 from ..engine.client import EngineClient, PromptResult
+from ..export.aseprite import write_aseprite_file
+from ..export.bevy import read_sheet_dir
+from ..ops.palettes_builtin import BUILTIN_HEX
 from .demo_art import draw_walk_cycle
 from ..engine.local import cuda_available, find_engine_dir, start_engine
 
@@ -151,6 +154,16 @@ def write_gif(frame_paths: list[Path], target: Path, duration_ms: int) -> Path:
     return target
 
 
+def write_demo_aseprite(bevy_project: Path, target: Path, palette: str = "endesga-32") -> Path:
+    """Write the exported knight sheet (6 frames, tag walk, 8 fps) as an indexed .aseprite file with ``palette``;
+    return its path. Raises ValueError when the export is missing."""
+    sheet = read_sheet_dir(bevy_project / "assets/sprites/character_knight_base/character_knight_base.json")
+    colors = [tuple(int(h[i : i + 2], 16) for i in (0, 2, 4)) for h in BUILTIN_HEX[palette]]
+    metadata = {"seed": PIXELIZE_DEFAULTS["seed"], "palette": palette,
+                "prompt": "drawn 6-frame walk cycle (cli/demo_art.py), pixelized to 64²"}
+    return write_aseprite_file(sheet, target, colors, metadata, layer="knight")
+
+
 def run_demo(out_dir: Path, port: int | None = None, cpu: bool | None = None) -> int:
     """Run the demo end to end; return 0 and print where the outputs are."""
     started = time.monotonic()
@@ -184,6 +197,7 @@ def run_demo(out_dir: Path, port: int | None = None, cpu: bool | None = None) ->
         shutil.rmtree(run_dir, ignore_errors=True)
     big_frames = sorted(p for p in sprite_files if p.name.startswith("knight_walk_frame_x8"))
     gif = write_gif(big_frames, out_dir / "knight_walk_x8.gif", duration_ms=125)
+    written.append(write_demo_aseprite(bevy_project, out_dir / "knight_walk.aseprite"))
     summary = " ".join(outputs.get("export", {}).get("text", [])) or "(no summary)"
     say(f"done in {time.monotonic() - started:.0f} s. Outputs in {out_dir}:")
     for path in [*written, gif]:

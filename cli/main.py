@@ -12,6 +12,7 @@ from .engine import add_engine_parsers
 from .generate import add_compare_parser, add_generate_parser
 from .lora import add_train_lora_parser
 from .metrics import add_metrics_exporter_parser
+from .palette import add_palette_parsers
 from .pixelize import add_pixelize_parser
 from .sheet import add_deploy_parser, add_sheet_parser
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(commands)
     add_train_lora_parser(commands)
     add_pixelize_parser(commands)
+    add_palette_parsers(commands)
     add_sheet_parser(commands)
     add_deploy_parser(commands)
     add_metrics_exporter_parser(commands)

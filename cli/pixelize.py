@@ -7,15 +7,13 @@ namespace and returning an exit code.
 from __future__ import annotations
 
 import argparse
-import io
 import re
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from ..export.files import write_file_atomic
-from ..export.images import read_image
+from ..export.images import encode_png, read_image
 from ..export.palettes import load_palette_file
 from ..host.memory import require_memory, require_pixelize_memory
 from ..ops.dither import DITHERS
@@ -56,25 +54,25 @@ def check_scaled_size(height: int, width: int, channels: int, scale: int) -> Non
                    f"enlarging a {width}x{height} image {scale}x")
 
 
-def save_png_atomic(image: torch.Tensor, path: Path) -> None:
-    """Write one [H,W,C] float image as PNG at ``path`` via a temporary file in the same folder and a rename."""
+def save_png_atomic(image: torch.Tensor, path: Path, palette: Palette | None = None, indexed: bool = True) -> None:
+    """Write one [H,W,C] float image as PNG at ``path`` via a temporary file in the same folder and a rename;
+    returns None. With ``indexed`` (and at most 256 colours) it is a palette PNG whose entries start with
+    ``palette``'s colours in their order, else RGB or RGBA."""
     arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    pil = Image.fromarray(arr, "RGBA" if arr.shape[-1] == 4 else "RGB")
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    write_file_atomic(path, buffer.getvalue())
+    write_file_atomic(path, encode_png(arr, None if palette is None else palette.colors, indexed=indexed))
 
 
-def resolve_palette(text: str) -> Palette:
-    """Return the built-in palette named ``text`` or the palette file at ``text``; raise ValueError otherwise."""
+def resolve_palette(text: str, option: str = "--palette") -> Palette:
+    """Return the built-in palette named ``text`` or the palette file at ``text``; raise ValueError naming
+    ``option`` otherwise."""
     if Path(text).is_dir():  # load_palette_file would fail on it with a bare "Is a directory"
-        raise ValueError(f"--palette {text}: is a folder, not a palette file")
+        raise ValueError(f"{option} {text}: is a folder, not a palette file")
     if Path(text).suffix and Path(text).exists():
         return load_palette_file(text)
     if text.lower().replace(" ", "-").replace("_", "-") in builtin_palette_names():
         return builtin_palette(text)
     if Path(text).suffix:
-        raise ValueError(f"--palette {text!r}: no such file")
+        raise ValueError(f"{option} {text!r}: no such file")
     return builtin_palette(text)
 
 
@@ -107,8 +105,8 @@ def run_pixelize(args: argparse.Namespace) -> int:
         if len(shapes) == 1:
             # Same size: one batch, so one palette is fitted to all of them (like frames of an animation).
             require_pixelize_memory(torch.cat(images))
-            batch = pixelize(torch.cat(images), colors=args.colors, palette=palette, **options).image
-            results = list(batch)
+            done = pixelize(torch.cat(images), colors=args.colors, palette=palette, **options)
+            results, palettes = list(done.image), [done.palette] * len(images)
         else:
             if palette is None and args.colors > 0:
                 pixels = torch.cat([img[..., :3].reshape(1, -1, 1, 3) for img in images], dim=1)
@@ -117,13 +115,14 @@ def run_pixelize(args: argparse.Namespace) -> int:
                 palette = extract_palette(pixels, args.colors, alpha=alpha, seed=args.seed)
             for img in images:
                 require_pixelize_memory(img)
-            results = [pixelize(img, colors=args.colors, palette=palette, **options).image[0] for img in images]
+            done_each = [pixelize(img, colors=args.colors, palette=palette, **options) for img in images]
+            results, palettes = [done.image[0] for done in done_each], [done.palette for done in done_each]
         for image in results:  # all checked before any is written: no half-done output folder
             check_scaled_size(image.shape[0], image.shape[1], image.shape[2], args.scale)
-        for image, target in zip(results, names):
+        for image, target, used in zip(results, names, palettes):
             if args.scale > 1:
                 image = scale_nearest_integer(image.unsqueeze(0), args.scale)[0]
-            save_png_atomic(image, target)
+            save_png_atomic(image, target, used, indexed=not args.rgba)
             say(str(target))
     except ValueError as exc:
         err(f"pixelize: {exc}")
@@ -135,7 +134,8 @@ def add_pixelize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     """Register ``pixelize`` on ``subparsers`` and return its parser."""
     p = subparsers.add_parser(
         "pixelize", help="turn images into pixel art at native size (no engine needed)",
-        description="Each output is written to DIR/<input name>.png at native size (RGBA when alpha is kept). "
+        description="Each output is written to DIR/<input name>.png at native size: an indexed PNG whose palette "
+                    "is the one used, in its order (tRNS keeps transparency), or RGB/RGBA with --rgba. "
                     "With several inputs and --colors, one palette serves them all.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, ...)")
@@ -158,5 +158,7 @@ def add_pixelize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--mode", choices=list(MODES), default="contrast", help="how each cell picks its colour")
     p.add_argument("--scale", type=int, default=1, metavar="N", help="enlarge the output N× (nearest)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rgba", action="store_true",
+                   help="write RGB/RGBA PNGs instead of indexed (palette) PNGs")
     p.set_defaults(func=run_pixelize)
     return p

@@ -10,6 +10,7 @@ import argparse
 import re
 from pathlib import Path
 
+from ..export.aseprite import read_aseprite_file
 from ..export.bevy import CATEGORIES, export_to_bevy, read_sheet_dir, split_asset_name, write_sheet_dir
 from ..ops.sheet import AnimationTag, SheetOptions, build_sheet, durations_from_fps, parse_tag, sheet_summary
 from ..export.images import read_rgba
@@ -23,26 +24,51 @@ def _grid(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+DEFAULT_FPS = 10.0
+
+
+def _sheet_from_aseprite(args: argparse.Namespace, options: SheetOptions):
+    """Return the sheet of ``args.source`` (an .aseprite file): its frames, durations, tags and pivots, unless
+    --fps, --tag or a --pivot other than the default replace them. Raises ValueError naming the file."""
+    doc = read_aseprite_file(args.source)
+    sheet = doc.to_sheet(options)
+    if not (args.fps is not None or args.tag or tuple(args.pivot) != (0.5, 1.0)):
+        return sheet
+    frames = doc.source_frames()
+    tags = [parse_tag(t) for t in args.tag] or list(doc.tags)
+    durations = durations_from_fps(len(frames), args.fps) if args.fps is not None else list(doc.durations_ms)
+    pivots = [f.pivot_px for f in sheet.frames]
+    pivot = (args.pivot[0], args.pivot[1]) if tuple(args.pivot) != (0.5, 1.0) else [
+        (px / f.shape[1], py / f.shape[0]) for (px, py), f in zip(pivots, frames)]
+    return build_sheet(frames, tags=tags, durations_ms=durations, names=doc.frame_names(), pivot=pivot,
+                       options=options)
+
+
 def run_sheet(args: argparse.Namespace) -> int:
     """Build a sheet from ``args.frames`` and write it into ``args.out``; return the exit code (2 on bad input)."""
     try:
         paths = [Path(p) for p in args.frames]
-        if not paths:
-            raise ValueError("FRAMES: give at least one PNG file")
+        if args.source and paths:
+            raise ValueError("give either FRAMES or --from FILE.aseprite, not both")
+        if not paths and not args.source:
+            raise ValueError("FRAMES: give at least one PNG file (or --from FILE.aseprite)")
         check_out_dir(args.out)  # before reading frames: a cheap mistake to report before slow work
-        frames = [read_rgba(p, f"frame {p}") for p in paths]
         cols, rows = args.grid if args.grid else (0, 0)
         options = SheetOptions(
             layout="grid" if args.grid else "pack", columns=cols, rows=rows, padding=args.padding,
             extrude=args.extrude, trim=args.trim, merge_duplicates=not args.no_merge, max_size=args.max_size,
             power_of_two=args.power_of_two,
         )
-        tags = [parse_tag(t) for t in args.tag] or [AnimationTag(args.name, 0, len(frames) - 1)]
-        names = [p.stem for p in paths] if len({p.stem for p in paths}) == len(paths) else None
-        sheet = build_sheet(
-            frames, tags=tags, durations_ms=durations_from_fps(len(frames), args.fps), names=names,
-            pivot=(args.pivot[0], args.pivot[1]), options=options,
-        )
+        if args.source:
+            sheet = _sheet_from_aseprite(args, options)
+        else:
+            frames = [read_rgba(p, f"frame {p}") for p in paths]
+            tags = [parse_tag(t) for t in args.tag] or [AnimationTag(args.name, 0, len(frames) - 1)]
+            names = [p.stem for p in paths] if len({p.stem for p in paths}) == len(paths) else None
+            sheet = build_sheet(
+                frames, tags=tags, durations_ms=durations_from_fps(len(frames), DEFAULT_FPS if args.fps is None else args.fps),
+                names=names, pivot=(args.pivot[0], args.pivot[1]), options=options,
+            )
         written = write_sheet_dir(sheet, writable_dir(args.out), args.name)
     except ValueError as exc:
         err(f"sheet: {exc}")
@@ -57,15 +83,19 @@ def add_sheet_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``sheet`` on ``subparsers`` (from ``ArgumentParser.add_subparsers``); return its parser."""
     p = subparsers.add_parser(
         "sheet", help="pack PNG frames into a sprite sheet (PNG + Aseprite JSON + .atlas.ron)",
-        description="Writes NAME.png, NAME.json, NAME.atlas.ron (and NAME.assets.ron for grids) into DIR.",
+        description="Writes NAME.png, NAME.json, NAME.atlas.ron (and NAME.assets.ron for grids) into DIR. The "
+        "frames are PNG files, or every frame of an .aseprite file (--from) with its durations, tags and pivots.",
     )
-    p.add_argument("frames", nargs="+", metavar="FRAMES", help="PNG frames in playback order")
+    p.add_argument("frames", nargs="*", metavar="FRAMES", help="PNG frames in playback order")
+    p.add_argument("--from", dest="source", metavar="FILE.aseprite",
+                   help="take frames, durations, tags and pivots from an Aseprite file instead of PNG frames")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--name", required=True, help="base name of the written files")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--grid", type=_grid, metavar="COLSxROWS", help="uniform grid of equal cells")
     mode.add_argument("--pack", action="store_true", help="MaxRects packing (the default)")
-    p.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frames per second (default 10; with --from, the file's own durations)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME:FROM-TO[:DIR[:REPEAT]]",
                    help="animation tag; repeatable (default: one tag NAME over all frames)")
     p.add_argument("--padding", type=int, default=0, help="pixels between frames")
@@ -107,7 +137,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         else:
             category, name, variant = split_asset_name(stem)
         report = export_to_bevy(sheet, args.bevy, category=category, name=name, variant=variant,
-                                subdir=args.subdir, dry_run=args.dry_run)
+                                subdir=args.subdir, dry_run=args.dry_run, aseprite=args.aseprite, rgba=args.rgba)
     except ValueError as exc:
         err(f"deploy: {exc}")
         return 2
@@ -129,5 +159,8 @@ def add_deploy_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--category", choices=CATEGORIES, help="asset category")
     p.add_argument("--name", dest="asset_name", help="asset name (default: the sheet's file name)")
     p.add_argument("--variant", help="asset variant (default base)")
+    p.add_argument("--aseprite", action="store_true",
+                   help="also write <asset>.aseprite (for bevy_aseprite_ultra) in the same export")
+    p.add_argument("--rgba", action="store_true", help="RGBA atlas PNGs (default: palette PNGs when ≤256 colours)")
     p.set_defaults(func=run_deploy)
     return p

@@ -39,6 +39,7 @@ from ..ops.export_formats import (
     page_image_names,
     sheet_from_aseprite,
 )
+from ..ops.aseprite import aseprite_bytes
 from ..ops.sheet import SpriteSheet
 from .safe_dir import BINARY, NOFOLLOW, SafeDir, check_file_name, tmp_name
 
@@ -176,7 +177,7 @@ def _existing_walk(root: SafeDir, parts: Sequence[str]) -> SafeDir:
 
 
 def validate_png_bytes(data: bytes, label: str) -> tuple[list[str], list[str]]:
-    """Return (errors, warnings) of the seed's asset checks for encoded image ``data``: PNG, RGBA/RGB,
+    """Return (errors, warnings) of the seed's asset checks for encoded image ``data``: PNG, RGBA/RGB/indexed,
     16-4096 px a side, at most 10 MB; a side that is not a power of two is a warning."""
     errors: list[str] = []
     warnings: list[str] = []
@@ -190,8 +191,8 @@ def validate_png_bytes(data: bytes, label: str) -> tuple[list[str], list[str]]:
             w, h, mode = img.width, img.height, img.mode
     except Exception as exc:  # PIL raises many types for broken files
         return [f"{label}: cannot be decoded ({exc})"], warnings
-    if mode not in ("RGBA", "RGB"):
-        errors.append(f"{label}: colour mode {mode}; use RGBA (or RGB)")
+    if mode not in ("RGBA", "RGB", "P"):  # P: an indexed PNG, which Bevy's image loader expands to RGBA
+        errors.append(f"{label}: colour mode {mode}; use RGBA, RGB or an indexed (palette) PNG")
     for side, value in (("width", w), ("height", h)):
         if not MIN_SIDE_PX <= value <= MAX_SIDE_PX:
             errors.append(
@@ -204,19 +205,24 @@ def validate_png_bytes(data: bytes, label: str) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
-def encode_png(rgba: np.ndarray) -> bytes:
-    """Return the RGBA8 PNG encoding of an H×W×4 uint8 array (deterministic, no timestamps)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba, dtype=np.uint8), "RGBA").save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
+def encode_png(rgba: np.ndarray, *, indexed: bool = True) -> bytes:
+    """Return the PNG encoding of an H×W×4 uint8 array (deterministic, no timestamps): a palette PNG (mode P, tRNS
+    for alpha) when ``indexed`` and it has at most 256 colours, else RGBA8. Raises ValueError for another shape."""
+    # Bevy loads PNGs through the image crate, which expands palette + tRNS to RGBA8 on load, so an indexed page
+    # is the same texture at a fraction of the bytes. Imported here: images.py keeps PIL/numpy imports lazy.
+    from .images import encode_png as encode_image_png
+
+    return encode_image_png(rgba, indexed=indexed)
 
 
-def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str) -> list[tuple[str, bytes]]:
+def sheet_files(sheet: SpriteSheet, asset_name: str, image_path: str, *, rgba: bool = False) -> list[tuple[str, bytes]]:
     """Return [(file name, bytes)] of a sheet in write order: every atlas page as PNG (``NAME.png``, then
-    ``NAME_1.png``, ``NAME_2.png``… for further pages), the Aseprite JSON, the .atlas.ron, and .assets.ron for grid
-    sheets. ``image_path`` is the first PNG's path relative to assets/ (for .assets.ron)."""
+    ``NAME_1.png``, ``NAME_2.png``… for further pages; palette PNGs when they hold ≤256 colours, unless ``rgba``),
+    the Aseprite JSON, the .atlas.ron, and .assets.ron for grid sheets. ``image_path`` is the first PNG's path
+    relative to assets/ (for .assets.ron)."""
     png = f"{asset_name}.png"
-    files = [(name, encode_png(page)) for name, page in zip(page_image_names(png, len(sheet.pages)), sheet.pages)]
+    files = [(name, encode_png(page, indexed=not rgba))
+             for name, page in zip(page_image_names(png, len(sheet.pages)), sheet.pages)]
     files += [
         (f"{asset_name}.json", aseprite_json_text(sheet, png).encode()),
         (f"{asset_name}.atlas.ron", atlas_ron(sheet, png).encode()),
@@ -525,7 +531,9 @@ def _stale_files(folder: SafeDir | None, asset_name: str, new_names: Sequence[st
     versions."""
     if folder is None:
         return []
-    pattern = re.compile(rf"^{re.escape(asset_name)}(?:_\d+\.png|\.png|\.json|\.atlas\.ron|\.assets\.ron)$")
+    pattern = re.compile(
+        rf"^{re.escape(asset_name)}(?:_\d+\.png|\.png|\.json|\.atlas\.ron|\.assets\.ron|\.aseprite)$"
+    )
     return [n for n in folder.names() if pattern.match(n) and n not in new_names and folder.is_file(n)]
 
 
@@ -547,9 +555,13 @@ def export_to_bevy(
     dry_run: bool = False,
     keep_backups: int = KEEP_BACKUPS,
     strict: bool = True,
+    aseprite: bool = False,
+    rgba: bool = False,
 ) -> ExportReport:
     """Export ``sheet`` into ``<project_dir>/assets/<subdir>/<category>_<name>_<variant>/`` and index it in
-    ``assets/manifest.json``; return the report (``dry_run`` writes nothing and reports the plan).
+    ``assets/manifest.json``; return the report (``dry_run`` writes nothing and reports the plan). With
+    ``aseprite`` the folder also gets ``<asset>.aseprite`` (for bevy_aseprite_ultra), in the same transaction.
+    Atlas pages are palette PNGs when they hold ≤256 colours; ``rgba`` writes RGBA PNGs instead.
 
     Raises ValueError before writing anything when a name, the category, a path (a symbolic link on the way, the
     state folder included), the manifest or a validation check fails (with ``strict``; otherwise failed checks are
@@ -559,7 +571,10 @@ def export_to_bevy(
     assets_path, target_path = resolve_target(project_dir, subdir, asset_name)
     parts = ["assets", *_check_subdir(subdir), asset_name]
     rel_dir = "/".join(parts[1:])
-    files = sheet_files(sheet, asset_name, f"{rel_dir}/{asset_name}.png")
+    files = sheet_files(sheet, asset_name, f"{rel_dir}/{asset_name}.png", rgba=rgba)
+    if aseprite:
+        # After the PNG pages (the checks below take the first pages), planned, backed up and committed with them.
+        files.append((f"{asset_name}.aseprite", aseprite_bytes(sheet, layer=name)))
     for file_name, _ in files:
         check_file_name("name", file_name)
     report = ExportReport(asset_name=asset_name, target_dir=target_path, dry_run=dry_run)

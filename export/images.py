@@ -1,6 +1,7 @@
 """Image files the bridge and the CLI read back: one loader for PNG (or any PIL-readable) data as RGBA arrays, the
-one conversion of every PIL mode to 8-bit RGBA (``to_rgba8``, for the nodes too), and the nearest-neighbour
-thumbnails the bridge sends inline.
+one conversion of every PIL mode to 8-bit RGBA (``to_rgba8``, for the nodes too), the nearest-neighbour
+thumbnails the bridge sends inline, and the PNG encoding of pixel art (``encode_png``: an indexed PNG whenever the
+image has at most 256 colours, in a known palette's own order).
 
 numpy and PIL are imported when first used, so importing this module stays cheap.
 """
@@ -136,3 +137,104 @@ def thumbnail_png(path: Path, max_px: int = THUMBNAIL_PX) -> bytes | None:
             return buffer.getvalue()
     except Exception:  # not an image PIL can read: no thumbnail, the resource link still carries it
         return None
+
+
+MAX_PALETTE_ENTRIES = 256  # a PNG palette (PLTE) holds at most 256 entries
+
+
+def index_colors(pixels: np.ndarray, palette: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (H×W uint8 indices, N×4 uint8 RGBA entries) of an H×W×3 or H×W×4 uint8 image, exactly, or None when
+    it needs more than 256 entries. Raises ValueError for an array of another shape.
+
+    With ``palette`` (K×3 uint8), entry i is palette colour i (opaque) for every i, used or not, so indices match
+    the palette's own; the image's other colours (transparent, translucent, not in the palette) follow, in the
+    order of their RGBA value. When the palette and those colours do not fit in 256 entries, the palette order is
+    given up (the image's colours alone, in RGBA order). Fully transparent pixels of different RGB are merged
+    into one entry only when that is what makes the image fit: their RGB is invisible."""
+    import numpy as np
+
+    arr = np.asarray(pixels)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise ValueError(f"an image to index must be H×W×3 or H×W×4, got shape {arr.shape}")
+    if arr.shape[-1] == 3:
+        arr = np.concatenate([arr, np.full(arr.shape[:2] + (1,), 255, dtype=np.uint8)], axis=-1)
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    found = _index_rgba(arr, palette)
+    if found is None:
+        transparent = arr[..., 3] == 0
+        if transparent.any() and arr[transparent][:, :3].any():
+            arr = arr.copy()
+            arr[transparent] = 0
+            found = _index_rgba(arr, palette)
+    return found
+
+
+def _keys(rgba: np.ndarray) -> np.ndarray:
+    """RGBA bytes packed as R<<24|G<<16|B<<8|A, the same on every platform (so the entry order is too)."""
+    import numpy as np
+
+    return np.ascontiguousarray(rgba).view(">u4")[..., 0].astype(np.uint32)
+
+
+def _index_rgba(rgba: np.ndarray, palette: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    import numpy as np
+    from PIL import Image
+
+    # PIL counts colours in C with a hash and stops past the limit: far quicker than np.unique on a large page.
+    counted = Image.fromarray(rgba, "RGBA").getcolors(MAX_PALETTE_ENTRIES)
+    if counted is None:
+        return None
+    used = np.array([colour for _, colour in counted], dtype=np.uint8).reshape(-1, 4)
+    used = used[np.argsort(_keys(used), kind="stable")]
+    entries = used
+    if palette is not None:
+        pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        pal_rgba = np.concatenate([pal, np.full((len(pal), 1), 255, dtype=np.uint8)], axis=1)
+        extra = used[~np.isin(_keys(used), _keys(pal_rgba))]
+        if len(pal_rgba) + len(extra) <= MAX_PALETTE_ENTRIES:
+            entries = np.concatenate([pal_rgba, extra])
+    # A palette may list a colour twice: every pixel of it takes the first index, as the palette's own order says.
+    unique_keys, first = np.unique(_keys(entries), return_index=True)
+    indices = first[np.searchsorted(unique_keys, _keys(rgba))].astype(np.uint8)
+    return indices, np.ascontiguousarray(entries)
+
+
+def indexed_png(indices: np.ndarray, entries: np.ndarray) -> bytes:
+    """Return a palette PNG (mode P) of H×W uint8 ``indices`` into N×4 RGBA ``entries`` (N ≤ 256): PLTE holds the
+    entries' RGB in order and tRNS their alpha when any is below 255. Deterministic (no timestamps). Raises
+    ValueError for more than 256 entries or an index past the last entry."""
+    import numpy as np
+    from PIL import Image
+
+    entries = np.asarray(entries, dtype=np.uint8).reshape(-1, 4)
+    if not 1 <= len(entries) <= MAX_PALETTE_ENTRIES:
+        raise ValueError(f"a PNG palette holds 1 to {MAX_PALETTE_ENTRIES} entries, got {len(entries)}")
+    if indices.size and int(indices.max()) >= len(entries):
+        raise ValueError(f"index {int(indices.max())} is past the palette's {len(entries)} entries")
+    image = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "P")
+    # An RGB palette of exactly N entries: Pillow writes PLTE with N entries (and a 1/2/4-bit image when N is small).
+    image.putpalette(entries[:, :3].tobytes(), rawmode="RGB")
+    options: dict = {}
+    if (entries[:, 3] < 255).any():
+        options["transparency"] = entries[:, 3].tobytes()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False, **options)
+    return buffer.getvalue()
+
+
+def encode_png(pixels: np.ndarray, palette: np.ndarray | None = None, *, indexed: bool = True) -> bytes:
+    """Return the PNG encoding of an H×W×3 or H×W×4 uint8 image: a palette PNG (mode P, tRNS for transparency,
+    entries in ``palette``'s order when given; see ``index_colors``) when ``indexed`` and it has at most 256
+    colours, else RGB8 or RGBA8. Deterministic (no timestamps). Raises ValueError for an array of another shape."""
+    import numpy as np
+    from PIL import Image
+
+    arr = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise ValueError(f"an image to encode must be H×W×3 or H×W×4, got shape {arr.shape}")
+    found = index_colors(arr, palette) if indexed else None
+    if found is not None:
+        return indexed_png(*found)
+    buffer = io.BytesIO()
+    Image.fromarray(arr, "RGBA" if arr.shape[-1] == 4 else "RGB").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

@@ -45,7 +45,8 @@ Frames = Annotated[list[str], Field(min_length=1, max_length=256, description=(
     "images) or a PNG as base64 / data:image/png;base64 URL"))]
 SheetLayout = Annotated[Literal["grid", "pack"], Field(description=(
     "grid: equal cells (Bevy's TextureAtlasLayout::from_grid); pack: tightly packed rectangles"))]
-SheetJob = Annotated[str, Field(description="the job_id animate returned for the sheet")]
+SheetJob = Annotated[str, Field(description=(
+    "the job_id animate returned for the sheet, or an .aseprite file under one of the --project-root folders"))]
 ProjectPath = Annotated[str, Field(description=(
     "the Bevy project folder (the one holding assets/); it must lie under one of the bridge's --project-root "
     "folders; a relative path is taken under the first"))]

@@ -1,11 +1,11 @@
-"""The tools for images in and any workflow: pixelize_image, upload_image, run_workflow, validate_workflow,
-queue_status and system_stats. ``register(mcp, bridge)`` adds them to the server ``build_server`` makes; kept out of
+"""The tools for images in and any workflow: pixelize_image, palette_swap, upload_image, run_workflow,
+validate_workflow, queue_status and system_stats. ``register(mcp, bridge)`` adds them to the server ``build_server`` makes; kept out of
 server.py so that file stays about jobs and sprites."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastmcp.exceptions import ToolError
 from fastmcp.server.context import Context
@@ -17,7 +17,8 @@ from ..engine.client import EngineClientError
 from ..engine.jobs import UUID_RE
 from ..engine.params import ParameterError, Workflow, apply_raw
 from .pixel_tools import (MAX_SIZE, UPLOAD_SUBFOLDER, AlphaName, DitherName, ModeName, PaletteName, PixelizeOptions,
-                          PixelizeOutput, pixelize_png, png_bytes, upload_name)
+                          PixelizeOutput, SavedFileInfo, SwapInfo, pixelize_png, png_bytes, swap_palette_pngs,
+                          upload_name)
 from .tool_inputs import RESULT_URI, decode_data_url, job_file
 from .tool_support import READ_ONLY, Diagnosis, diagnose, prompt_of, read_workflow_source, ui_node_types
 
@@ -37,6 +38,21 @@ RawParams = Annotated[dict[str, Any] | None, Field(description=(
 WaitS = Annotated[float | None, Field(ge=0, le=600, description=(
     "seconds to wait for the job (default 45, at most 600); a longer job answers {job_id, status} to pick up "
     "with job_status or get_result"))]
+
+
+PaletteSpec = Annotated[PaletteName | list[str], Field(description=(
+    "a built-in palette's name, or the palette's colours in order as a list of '#rrggbb' strings"))]
+MAX_SWAP_TARGETS = 64  # variants per call; a sheet of more is surely a mistake
+
+
+class PaletteSwapOutput(BaseModel):
+    """The structured result of palette_swap: the local job holding the PNGs, and what was made."""
+
+    model_config = {"extra": "allow"}
+    job_id: str = Field(description="id of the finished local job; its files are dgx-pixels://results/<job_id>/...")
+    status: str
+    files: list[SavedFileInfo]
+    palette_swap: SwapInfo
 
 
 class UploadOutput(BaseModel):
@@ -117,6 +133,8 @@ def register(mcp: FastMCP, bridge: Any) -> None:
             "transparency: auto keeps it when the image has some, keep always, none makes it opaque"))] = "auto",
         mode: Annotated[ModeName, Field(description="how each cell becomes one pixel")] = "contrast",
         seed: Annotated[int, Field(ge=0, description="seed of the palette extraction")] = 0,
+        rgba: Annotated[bool, Field(description=(
+            "write an RGB/RGBA PNG instead of an indexed PNG (whose palette is the one used, in its order)"))] = False,
     ) -> ToolResult:
         """Pixelize an image in the bridge with the pack's own algorithms (no engine, no model): grid, palette,
         dither, alpha. Returns the pixel art PNG at native size as a finished job (a thumbnail inline, the full
@@ -125,7 +143,7 @@ def register(mcp: FastMCP, bridge: Any) -> None:
             raise ToolError("give size or cell_px, not both")
         data = image_bytes(image, "image")
         options = PixelizeOptions(size=size, cell_px=cell_px, palette=palette, colors=tuple(colors or ()),
-                                  num_colors=num_colors, dither=dither, alpha=alpha, mode=mode, seed=seed)
+                                  num_colors=num_colors, dither=dither, alpha=alpha, mode=mode, seed=seed, rgba=rgba)
         try:
             # Pixelizing a large image takes seconds of CPU: off the event loop, so other calls keep flowing.
             png, info = await asyncio.to_thread(pixelize_png, data, options)
@@ -142,6 +160,47 @@ def register(mcp: FastMCP, bridge: Any) -> None:
         result.content[0] = TextContent(type="text", text=(
             f"job {job.job_id} done: {info.width}x{info.height} pixel art, {len(info.palette)} colours "
             f"({info.palette_name}), grid {info.grid.mode} (cell {info.grid.cell_x:.2f}x{info.grid.cell_y:.2f})"))
+        return result
+
+    @mcp.tool(output_schema=PaletteSwapOutput.model_json_schema(), annotations={
+        "readOnlyHint": False, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False})
+    async def palette_swap(
+        image: ImageSource,
+        source: Annotated[PaletteSpec, Field(description=(
+            "the palette the sprite is drawn in: a built-in palette's name or its colours as '#rrggbb' strings"))],
+        targets: Annotated[list[PaletteSpec], Field(min_length=1, max_length=MAX_SWAP_TARGETS, description=(
+            "the palettes to swap to, one variant each (team colours, day/night, damage flash); each a built-in "
+            "name or a list of '#rrggbb', with at least as many colours as source"))],
+        unknown: Annotated[Literal["error", "keep"], Field(description=(
+            "a visible pixel whose colour is not in source: 'error' refuses the swap, naming how many and one "
+            "example; 'keep' leaves it as it is"))] = "error",
+        rgba: Annotated[bool, Field(description=(
+            "write RGB/RGBA PNGs instead of indexed PNGs (each variant's palette in the target's order)"))] = False,
+    ) -> ToolResult:
+        """Recolour a sprite from one palette to others by index, exactly (entry i of source becomes entry i of
+        each target; no re-quantization; transparent pixels stay transparent). Returns one PNG per target and, for
+        several targets, a sheet of them side by side, as a finished job (thumbnails inline, the files as resource
+        links)."""
+        data = image_bytes(image, "image")
+        try:
+            files, info = await asyncio.to_thread(swap_palette_pngs, data, source, list(targets), unknown, rgba)
+        except ValueError as exc:
+            raise ToolError(f"cannot swap the palette: {exc}") from None
+        job = bridge.manager.new_local_job("palette_swap")
+        folder = bridge.results_dir / job.job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, png in files:
+            path = folder / name
+            path.write_bytes(png)
+            paths.append(path)
+        bridge.manager.finish_local_job(job, paths)
+        result = bridge.result(job)
+        result.structured_content["palette_swap"] = info.model_dump()
+        result.content[0] = TextContent(type="text", text=(
+            f"job {job.job_id} done: {len(info.variants)} variant(s) of a {info.width}x{info.height} sprite"
+            + (f" and the sheet {info.sheet}" if info.sheet else "")
+            + (f"; {info.unknown_pixels} pixel(s) not in the source palette kept" if info.unknown_pixels else "")))
         return result
 
     @mcp.tool(output_schema=UploadOutput.model_json_schema(), annotations={

@@ -42,6 +42,7 @@ class PixelizeOptions:
     alpha: str = "auto"
     mode: str = "contrast"
     seed: int = 0
+    rgba: bool = False
 
 
 class GridInfo(BaseModel):
@@ -100,9 +101,8 @@ def pixelize_png(data: bytes, options: PixelizeOptions, label: str = "image") ->
     Raises ValueError naming the problem: unreadable image, bad palette colour, a size the image cannot hold, or
     too little free memory."""
     import torch
-    from PIL import Image
 
-    from ..export.images import read_image
+    from ..export.images import encode_png, read_image
     from ..host.memory import require_pixelize_memory
     from ..ops.palette import builtin_palette, palette_from_hex
     from ..ops.pixelize import pixelize
@@ -127,8 +127,8 @@ def pixelize_png(data: bytes, options: PixelizeOptions, label: str = "image") ->
                       colors=options.num_colors, palette=palette, dither=options.dither, alpha_mode=options.alpha,
                       seed=options.seed)
     out = (result.image[0].clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(out, "RGBA" if out.shape[-1] == 4 else "RGB").save(buffer, format="PNG")
+    # An indexed PNG whose palette is the one used, in its order (RGB/RGBA when asked, or over 256 colours).
+    png = encode_png(out, result.palette.colors, indexed=not options.rgba)
     g = result.grid
     info = PixelizeInfo(
         width=int(out.shape[1]), height=int(out.shape[0]), source_width=int(source_w), source_height=int(source_h),
@@ -137,7 +137,69 @@ def pixelize_png(data: bytes, options: PixelizeOptions, label: str = "image") ->
         grid=GridInfo(mode=grid_mode, cell_x=float(g.cell_x), cell_y=float(g.cell_y),
                       offset_x=float(g.offset_x), offset_y=float(g.offset_y)),
         alpha=out.shape[-1] == 4)
-    return buffer.getvalue(), info
+    return png, info
+
+
+class SwapInfo(BaseModel):
+    """The variants a palette_swap call made."""
+
+    width: int = Field(description="width of the sprite (and of each variant) in pixels")
+    height: int = Field(description="height of the sprite in pixels")
+    source: list[str] = Field(description="the source palette, as '#rrggbb'")
+    variants: list[str] = Field(description="file name of each variant, in the order of targets")
+    sheet: str | None = Field(description="file name of the variants side by side (several targets), else null")
+    unknown_pixels: int = Field(description="visible pixels whose colour is not in the source palette (kept as "
+                                "they are; only possible with unknown='keep')")
+
+
+def swap_palette_pngs(data: bytes, source: str | list[str], targets: list[str | list[str]], unknown: str,
+                      rgba: bool = False, stem: str = "sprite") -> tuple[list[tuple[str, bytes]], SwapInfo]:
+    """Return ([(file name, PNG bytes)] of each variant then, for several targets, the side-by-side sheet; what was
+    made) of the image ``data`` swapped from palette ``source`` to each of ``targets`` (a built-in name or a list
+    of '#rrggbb' each). Raises ValueError for an unreadable image, a bad palette, a target shorter than the source
+    or, with ``unknown`` "error", pixels whose colour is not in the source."""
+    import torch
+
+    from ..export.images import encode_png, read_image
+    from ..ops.palette_swap import SHEET_SUFFIX, palette_indices, side_by_side, swap_palette, variant_names
+
+    source_palette = palette_of(source, "source")
+    target_palettes = [palette_of(target, f"target {number}") for number, target in enumerate(targets, 1)]
+    arr, has_alpha = read_image(data, "image")
+    if not has_alpha:
+        arr = arr[..., :3]
+    image = torch.from_numpy(arr.copy()).float().div(255.0).unsqueeze(0)
+    variants = swap_palette(image, source_palette, target_palettes, unknown=unknown)  # type: ignore[arg-type]
+    _, known = palette_indices(image, source_palette)
+    visible = image[..., 3] > 0 if image.shape[-1] == 4 else torch.ones_like(known)
+
+    def png(frame: torch.Tensor, palette) -> bytes:
+        out = (frame.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+        return encode_png(out, palette, indexed=not rgba)
+
+    names = variant_names(stem, target_palettes)
+    files = [(name, png(frame, target.colors)) for name, frame, target in zip(names, variants, target_palettes)]
+    sheet = None
+    if len(target_palettes) > 1:
+        sheet = f"{stem}{SHEET_SUFFIX}.png"
+        files.append((sheet, png(side_by_side(variants)[0], None)))
+    info = SwapInfo(width=int(arr.shape[1]), height=int(arr.shape[0]),
+                    source=["#" + colour.lower() for colour in source_palette.hex()], variants=names, sheet=sheet,
+                    unknown_pixels=int((visible & ~known).sum()))
+    return files, info
+
+
+def palette_of(spec: str | list[str], label: str):
+    """Return the Palette a tool argument names: a built-in palette's name, or its colours as '#rrggbb' strings;
+    raise ValueError naming ``label`` otherwise."""
+    from ..ops.palette import builtin_palette, palette_from_hex
+
+    try:
+        if isinstance(spec, str):
+            return builtin_palette(spec)
+        return palette_from_hex(f"{label.replace(' ', '-')}-colors", list(spec))
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
 
 
 def upload_name(data: bytes, name: str | None) -> str:

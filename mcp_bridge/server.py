@@ -515,20 +515,28 @@ def build_server(engine_urls: list[str] | None = None, *, results_dir: Path | No
 
     @mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False})
     async def deploy_to_bevy(sheet: SheetJob, project: ProjectPath, category: Category, name: AssetPart,
-                             variant: AssetPart = "base", subdir: Subdir = "sprites", dry_run: DryRun = False) -> dict:
+                             variant: AssetPart = "base", subdir: Subdir = "sprites", dry_run: DryRun = False,
+                             aseprite: Annotated[bool, Field(description=(
+                                 "also write <asset>.aseprite (for bevy_aseprite_ultra) in the same export"))] = False,
+                             rgba: Annotated[bool, Field(description=(
+                                 "RGBA atlas PNGs instead of palette PNGs"))] = False) -> dict:
         """Export a sheet made by animate into a Bevy project's assets/ (atomic writes, backups, manifest.json).
 
-        sheet: the job_id animate returned. project: the Bevy project folder; it must lie under one of the bridge's
-        --project-root folders. dry_run: report what would be written and write nothing.
+        sheet: the job_id animate returned, or the path of an .aseprite file under one of the --project-root
+        folders (its frames, durations and tags become the sheet). project: the Bevy project folder; it must lie
+        under one of the bridge's --project-root folders. dry_run: report what would be written and write nothing.
         """
+        from ..export.aseprite import is_aseprite_path, read_aseprite_file
         from ..export.bevy import export_to_bevy
 
         try:
-            folder = bridge.results_dir / check_job_id(sheet.strip())
             target = confine(project, bridge.project_roots)
-            loaded = load_sheet(folder)
+            if is_aseprite_path(sheet.strip()):
+                loaded = read_aseprite_file(confine(sheet.strip(), bridge.project_roots)).to_sheet()
+            else:
+                loaded = load_sheet(bridge.results_dir / check_job_id(sheet.strip()))
             report = export_to_bevy(loaded, target, category=category, name=name, variant=variant, subdir=subdir,
-                                    dry_run=dry_run)
+                                    dry_run=dry_run, aseprite=aseprite, rgba=rgba)
         except PermissionError as exc:
             raise ToolError(f"refused: {exc}") from None
         except ValueError as exc:

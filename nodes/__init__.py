@@ -2,9 +2,9 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import compare, lora, pixel, scale, sheets, tiling
+from . import aseprite, compare, lora, pixel, scale, sheets, tiling
 
-NODE_MODULES = [scale, lora, tiling, sheets, pixel, compare]
+NODE_MODULES = [scale, lora, tiling, sheets, aseprite, pixel, compare]
 
 
 class DGXPixelsExtension(ComfyExtension):

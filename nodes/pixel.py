@@ -1,4 +1,4 @@
-"""Nodes that turn images into game-ready pixel art: pixelize, grid, palettes, alpha, outline, preview.
+"""Nodes that turn images into game-ready pixel art: pixelize, grid, palettes, palette swap, alpha, outline, preview.
 
 MASK inputs and outputs follow ComfyUI's convention (as LoadImage gives them): 1 where transparent.
 """
@@ -26,6 +26,7 @@ from ..ops.palette import (
     extract_palette,
     palette_image,
 )
+from ..ops.palette_swap import UNKNOWN_MODES, swap_palette
 from ..ops.pixelize import ALPHA_MODES, darkest_color, pixelize, with_alpha
 from ..ops.scale import scale_nearest_integer
 
@@ -284,6 +285,57 @@ class ApplyPalette(io.ComfyNode):
         return io.NodeOutput(out, mask_from_alpha(out))
 
 
+EXTRA_SWAP_TARGETS = 7  # target_2..target_8: eight variants from one node, enough for a set of team colours
+
+
+class PaletteSwap(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        extra = [Palette.Input(f"target_{n}", optional=True, tooltip=f"Optional palette for variant {n}.")
+                 for n in range(2, EXTRA_SWAP_TARGETS + 2)]
+        return io.Schema(
+            node_id="DGXPixels.PaletteSwap",
+            display_name="Palette Swap",
+            category=CATEGORY,
+            description="Recolours a sprite by palette index, exactly: each pixel whose colour is entry i of the "
+                        "source palette becomes entry i of the target (team colours, day/night, damage flash). "
+                        "No re-quantization; transparent pixels stay transparent. Several targets give a batch of "
+                        "variants.",
+            inputs=[
+                io.Image.Input("image", tooltip="Sprite batch drawn in the source palette (RGB or RGBA)."),
+                Palette.Input("source", tooltip="The palette the sprite is drawn in (its order defines the "
+                                                "indices)."),
+                Palette.Input("target", tooltip="The palette to swap to; at least as many colours as the source."),
+                io.Combo.Input("unknown", options=list(UNKNOWN_MODES), default="error",
+                               tooltip="A visible pixel whose colour is not in the source palette: error stops "
+                                       "with how many and an example; keep leaves it as it is."),
+                io.Mask.Input("mask", optional=True, tooltip="Optional transparency mask (1 = transparent)."),
+                *extra,
+            ],
+            outputs=[
+                io.Image.Output("out_image", display_name="image",
+                                tooltip="The variants: every frame for target, then every frame for target_2..."),
+                io.Mask.Output("out_mask", display_name="mask", tooltip="Transparency (1 = transparent)."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, image, source, target, unknown, mask=None, **targets) -> io.NodeOutput:
+        b, h, w = _shape(image)
+        palettes = [target] + [targets[f"target_{n}"] for n in range(2, EXTRA_SWAP_TARGETS + 2)
+                               if targets.get(f"target_{n}") is not None]
+        # The RGBA copy, the per-pixel index and match, then one output per target.
+        require_node_memory(image_bytes(b, h, w, 4 * (2 + len(palettes))),
+                            f"swapping {b} image(s) of {w}x{h} to {len(palettes)} palette(s)", "the batch")
+        image = check_image(image, min_side=1)  # a 1 px wide sprite swaps as well as any
+        src = image if mask is None else with_alpha(image, alpha_from_mask(mask, image))
+        try:
+            out = swap_palette(src, source, palettes, unknown=unknown)
+        except ValueError as exc:  # UnknownColorsError too: shown to the user as a plain input error
+            raise ValueError(str(exc)) from None
+        return io.NodeOutput(out, mask_from_alpha(out))
+
+
 class AlphaCleanup(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -411,5 +463,5 @@ def _shape(image: torch.Tensor) -> tuple[int, int, int]:
     return (image.shape[0], image.shape[1], image.shape[2]) if image.dim() == 4 else (1, image.shape[0], image.shape[1])
 
 
-NODES = [Pixelize, DetectGrid, PaletteLoad, PaletteFromImages, ApplyPalette, AlphaCleanup, OutlineCleanup,
+NODES = [Pixelize, DetectGrid, PaletteLoad, PaletteFromImages, ApplyPalette, PaletteSwap, AlphaCleanup, OutlineCleanup,
          PixelPreview]

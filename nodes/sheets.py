@@ -156,6 +156,10 @@ class BevyExport(io.ComfyNode):
                 io.String.Input("variant", default="base", tooltip="Variant: lowercase letters, digits and '-'."),
                 io.String.Input("subdir", default="sprites", tooltip="Folder under assets/ (no '..', not absolute)."),
                 io.Boolean.Input("dry_run", default=False, tooltip="Only report what would be written."),
+                io.Boolean.Input("aseprite", default=False, optional=True,
+                                 tooltip="Also write <asset>.aseprite (for bevy_aseprite_ultra) in the same export."),
+                io.Boolean.Input("rgba", default=False, optional=True,
+                                 tooltip="RGBA atlas PNGs instead of palette PNGs (used when ≤256 colours)."),
             ],
             outputs=[io.String.Output("summary")],
         )
@@ -170,10 +174,11 @@ class BevyExport(io.ComfyNode):
         return True
 
     @classmethod
-    def execute(cls, sheet, project, category, name, variant, subdir, dry_run) -> io.NodeOutput:
+    def execute(cls, sheet, project, category, name, variant, subdir, dry_run, aseprite=False,
+                rgba=False) -> io.NodeOutput:
         target = _export_target(project)
         report = export_to_bevy(sheet, target, category=category, name=name.strip(), variant=variant.strip(),
-                                subdir=subdir.strip(), dry_run=dry_run)
+                                subdir=subdir.strip(), dry_run=dry_run, aseprite=aseprite, rgba=rgba)
         if report.written:
             count_sprites_exported(len(sheet.frames))
         text = report.summary()

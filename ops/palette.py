@@ -119,6 +119,49 @@ def parse_palette(data: bytes, filename: str) -> Palette:
     raise ValueError(f"palette file {filename!r} is not a .hex, GIMP .gpl, JASC .pal or PNG palette")
 
 
+PALETTE_FORMATS: tuple[str, ...] = ("gpl", "hex", "pal", "png")
+
+
+def palette_to_gpl(palette: Palette) -> str:
+    """Return ``palette`` as a GIMP palette (.gpl) text: its name, then one ``R G B\tRRGGBB`` line per colour."""
+    # A line break in the name would end the Name: line early and turn the rest into a bogus colour row.
+    name = " ".join(palette.name.split()) or "palette"
+    rows = [f"{r:3d} {g:3d} {b:3d}\t{code}" for (r, g, b), code in zip(palette.colors.tolist(), palette.hex())]
+    return "\n".join(["GIMP Palette", f"Name: {name}", "Columns: 0", "#", *rows]) + "\n"
+
+
+def palette_to_hex(palette: Palette) -> str:
+    """Return ``palette`` as a .hex text (Lospec's format): one ``rrggbb`` line per colour, in order."""
+    return "".join(f"{code.lower()}\n" for code in palette.hex())
+
+
+def palette_to_pal(palette: Palette) -> str:
+    """Return ``palette`` as a JASC-PAL (.pal) text with CRLF line ends, as Paint Shop Pro and Aseprite write it."""
+    rows = [f"{r} {g} {b}" for r, g, b in palette.colors.tolist()]
+    return "\r\n".join(["JASC-PAL", "0100", str(len(palette)), *rows]) + "\r\n"
+
+
+def palette_to_png(palette: Palette) -> bytes:
+    """Return ``palette`` as a 1×K PNG strip, one pixel per colour in order; the PNG is indexed and its own PLTE is
+    the palette too (pixel i is index i), so both readers of palette strips get the same colours."""
+    image = Image.frombytes("P", (len(palette), 1), bytes(range(len(palette))))
+    image.putpalette(palette.colors.tobytes(), rawmode="RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def palette_file_bytes(palette: Palette, fmt: str) -> bytes:
+    """Return the bytes of ``palette`` as a file of format ``fmt`` (gpl, hex, pal or png); raise ValueError for
+    another format."""
+    if fmt == "png":
+        return palette_to_png(palette)
+    writers = {"gpl": palette_to_gpl, "hex": palette_to_hex, "pal": palette_to_pal}
+    if fmt not in writers:
+        raise ValueError(f"unknown palette format {fmt!r}; use one of {', '.join(PALETTE_FORMATS)}")
+    return writers[fmt](palette).encode("utf-8")
+
+
 def _rgb_row(line: str) -> list[list[int]]:
     """``[[r, g, b]]`` when ``line`` starts with three decimal numbers (each capped at 255), else ``[]``."""
     parts = line.split()

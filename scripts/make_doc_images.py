@@ -289,6 +289,41 @@ def demo_sheet_picture() -> Image.Image:
     return panel_row([(zoom(atlas, 3), caption)])
 
 
+def aseprite_picture() -> Image.Image:
+    """The demo walk cycle written as .aseprite and read back (our reader), then swapped to another palette, 3x."""
+    from dgx_pixels.ops.aseprite import aseprite_bytes, read_aseprite
+    from dgx_pixels.ops.palette import Palette
+    from dgx_pixels.ops.palette_swap import swap_palette
+
+    endesga = builtin_palette("endesga-32")
+    frames = torch.cat([to_tensor(frame) for frame in draw_walk_cycle(6, 512)])
+    out = pixelize(frames, size=(48, 48), mode="contrast", palette=endesga, cleanup=True)
+    sheet = build_sheet(out.image, tags=[AnimationTag("walk", 0, 5)], durations_ms=durations_from_fps(6, 8.0),
+                        options=SheetOptions(layout="grid", trim=False))
+    data = aseprite_bytes(sheet, endesga, {"palette": "endesga-32"})
+    back = read_aseprite(data)
+    written = [Image.fromarray((frame.numpy() * 255).round().astype(np.uint8), "RGBA") for frame in out.image]
+    read = [Image.fromarray(frame, "RGBA") for frame in back.source_frames()]
+    # Night: every colour of the palette darkened and blued, entry for entry (a swap by index, no re-quantization).
+    night = Palette("night", (endesga.colors * np.array([0.45, 0.5, 0.8])).astype(np.uint8))
+    swapped = swap_palette(torch.from_numpy(np.stack([np.asarray(f) for f in read])).float() / 255.0, endesga, [night])
+    night_frames = [Image.fromarray((f.numpy() * 255).round().astype(np.uint8), "RGBA") for f in swapped]
+
+    def strip(images: list[Image.Image]) -> Image.Image:
+        row = Image.new("RGBA", (sum(i.width for i in images), max(i.height for i in images)))
+        for index, image in enumerate(images):
+            row.paste(image, (index * images[0].width, 0))
+        return zoom(row, 3)
+
+    return stack([panel_row([(strip(written), f"6 frames written as knight_walk.aseprite ({len(data)} bytes, "
+                                               f"indexed, tag walk, 125 ms each)")]),
+                  panel_row([(strip(read), f"read back: {len(back.frames)} frames, tags "
+                                            f"{[tag.name for tag in back.tags]}, {len(back.palette_colors())} "
+                                            "palette entries")]),
+                  panel_row([(strip(night_frames), "palette swap by index to a night palette (exact, no "
+                                                    "re-quantization)")])])
+
+
 def image_to_pixel_art_picture(knight: torch.Tensor) -> Image.Image:
     """image_to_pixel_art's settings (8-px cells, 16 colours, alpha auto) on the demo knight."""
     out = pixelize(knight, cell_px=8, mode="contrast", colors=16)
@@ -349,6 +384,7 @@ def main() -> int:
     save(cleanup_picture(synth, knight), args.out, "workflow_fake_pixel_art_cleanup_output.png", made)
     save(demo_sheet_picture(), args.out, "workflow_demo_sprite_sheet.png", made)
     save(compare_picture(knight), args.out, "generate_compare_grid.png", made)
+    save(aseprite_picture(), args.out, "aseprite_round_trip.png", made)
     for name, size in made:
         print(f"{size / 1024:7.1f} KiB  {name}")  # noqa: T201
     print(f"{sum(s for _, s in made) / 1024:7.1f} KiB  total")  # noqa: T201

@@ -97,4 +97,11 @@ if [ ! -e "$LINK" ] || [ "$(readlink -f "$LINK")" != "$ROOT" ]; then
   fi
 fi
 
+# The independent .aseprite reader the tests check our files with (skipped by them when npm is missing).
+ASE_CHECK="$ROOT/tests/tools/ase-check"
+if command -v npm >/dev/null && [ ! -d "$ASE_CHECK/node_modules/ase-parser" ]; then
+  say "installing the .aseprite test reader (npm ci in tests/tools/ase-check)"
+  (cd "$ASE_CHECK" && npm ci --silent) || say "note: npm ci failed; the ase-parser checks will be skipped"
+fi
+
 say "ready in $(( $(date +%s) - START )) s: engine $ENGINE, python $VENV/bin/python"

@@ -164,6 +164,7 @@ FIRST_CALLS = {
     "get_result": {"job_id": "00000000-0000-0000-0000-000000000000"},
     "cancel_job": {"job_id": "00000000-0000-0000-0000-000000000000"},
     "pixelize_image": {"image": "data:image/png;base64,aGVsbG8="},
+    "palette_swap": {"image": "data:image/png;base64,aGVsbG8=", "source": "pico-8", "targets": ["nes"]},
     "upload_image": {"image": "not base64 at all"},
     "validate_workflow": {"workflow": "{}"},
     "run_workflow": {"workflow": "{}"},

@@ -20,3 +20,12 @@ def test_demo_exports_the_knight_into_its_bevy_project(tmp_path, monkeypatch):
     assert "character_knight_base" in manifest["assets"]
     folder = assets / "sprites" / "character_knight_base"
     assert {p.name for p in folder.iterdir()} >= {"character_knight_base.png", "character_knight_base.atlas.ron"}
+    # The same knight as an indexed Aseprite file: 6 frames, the walk tag, 8 fps, the Endesga 32 palette.
+    from dgx_pixels.export.aseprite import read_aseprite_file
+    from dgx_pixels.ops.palettes_builtin import BUILTIN_HEX
+
+    doc = read_aseprite_file(tmp_path / "demo" / "knight_walk.aseprite")
+    assert len(doc.frames) == 6 and doc.durations_ms == (125,) * 6 and doc.layers == ("knight",)
+    assert [(t.name, t.start, t.end) for t in doc.tags] == [("walk", 0, 5)] and doc.color_depth == 8
+    assert ["%02X%02X%02X" % tuple(c[:3]) for c in doc.palette_colors()[:32]] == list(BUILTIN_HEX["endesga-32"])
+    assert doc.metadata["palette"] == "endesga-32"

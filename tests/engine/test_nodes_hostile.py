@@ -89,7 +89,7 @@ def _value(draw, g: Graph, name: str, kind, options: dict, checkpoint: str, proj
     if kind == "BOOLEAN":
         return draw(st.booleans())
     if kind == "STRING":
-        if name == "project":
+        if name in ("project", "path"):  # where a node writes: inside, outside and escaping the allowed roots
             return draw(st.sampled_from(project_choices + (HOSTILE_TEXT if hostile else [])))
         if not hostile:
             return options.get("default", "")
@@ -117,7 +117,8 @@ def _value(draw, g: Graph, name: str, kind, options: dict, checkpoint: str, proj
 def _drive(engine, run_prompt, schemas, outside: Path, tiny_checkpoint: str, project: Path, node: str):
     spec = schemas[node]
     inputs = spec["input"]
-    project_choices = [str(project), "game", str(outside), str(outside / "game"), str(project / ".." / "escape")]
+    project_choices = [str(project), "game", str(outside), str(outside / "game"), str(project / ".." / "escape"),
+                       str(project / "knight.aseprite"), str(outside / "knight.aseprite"), "../../knight.aseprite"]
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -159,6 +160,7 @@ def _drive(engine, run_prompt, schemas, outside: Path, tiny_checkpoint: str, pro
     "DGXPixels.ApplyPalette", "DGXPixels.AlphaCleanup", "DGXPixels.OutlineCleanup", "DGXPixels.PixelPreview",
     "DGXPixels.UpscaleInteger", "DGXPixels.TilePreview", "DGXPixels.SeamlessTiling", "DGXPixels.CompareGrid",
     "DGXPixels.SpriteSheet", "DGXPixels.CombineSpriteSheets", "DGXPixels.BevyExport", "DGXPixels.LoraStack",
+    "DGXPixels.LoadAseprite", "DGXPixels.SaveAseprite", "DGXPixels.PaletteSwap",
 ])
 def test_node_survives_hostile_inputs(engine, run_prompt, schemas, outside, tiny_checkpoint, tmp_path, node):
     assert node in schemas, f"{node} is not registered"

@@ -101,7 +101,8 @@ def test_ops_touches_no_file():
     offences = []
     for path in sorted((PACK_ROOT / "ops").glob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            code = line.split("#", 1)[0].replace("Image.open(io.BytesIO(", "")
+            # In-memory buffers are bytes, not files: Image.open(io.BytesIO(...)) and .save(buffer, ...) pass.
+            code = line.split("#", 1)[0].replace("Image.open(io.BytesIO(", "").replace(".save(buffer", "")
             if touching.search(code):
                 offences.append(f"ops/{path.name}:{number}: {line.strip()}")
     assert offences == []

@@ -86,3 +86,50 @@ def test_multi_page_sheet_deploys_every_page(tmp_path, capsys):
     assert len(entry["pages"]) == len(pages)
     for page in pages:
         assert (deployed / page).read_bytes() == (out / page).read_bytes()
+
+
+def test_sheet_from_aseprite_keeps_durations_tags_and_pixels(tmp_path, capsys):
+    from dgx_pixels.export.aseprite import write_aseprite_file
+    from dgx_pixels.ops.sheet import AnimationTag, build_sheet, extract_frame
+
+    frames = [np.asarray(Image.open(p)) for p in _frames(tmp_path / "frames")]
+    source = build_sheet(frames, tags=[AnimationTag("walk", 0, 3, "pingpong", 2)], durations_ms=[90, 100, 110, 120])
+    ase = write_aseprite_file(source, tmp_path / "knight.aseprite", metadata={"seed": 5})
+    out = tmp_path / "out"
+    assert _run(["sheet", "--from", str(ase), "--out", str(out), "--name", "character_knight_base", "--pack"]) == 0
+    doc = json.loads((out / "character_knight_base.json").read_text())
+    assert [f["duration"] for f in doc["frames"]] == [90, 100, 110, 120]
+    assert doc["meta"]["frameTags"][0] | {"color": None} == {
+        "name": "walk", "from": 0, "to": 3, "direction": "pingpong", "repeat": "2", "color": None}
+    from dgx_pixels.export.bevy import read_sheet_dir
+
+    again = read_sheet_dir(out / "character_knight_base.json")
+    assert [extract_frame(again, i).tobytes() for i in range(4)] == [f.tobytes() for f in frames]
+    # --fps and --tag replace the file's timing and tags.
+    assert _run(["sheet", "--from", str(ase), "--out", str(out), "--name", "b", "--fps", "10",
+                 "--tag", "run:1-2"]) == 0
+    doc = json.loads((out / "b.json").read_text())
+    assert [f["duration"] for f in doc["frames"]] == [100] * 4 and doc["meta"]["frameTags"][0]["name"] == "run"
+    # Errors are one line, exit 2.
+    assert _run(["sheet", "--from", str(ase), str(tmp_path / "frames/f0.png"), "--out", str(out), "--name", "c"]) == 2
+    assert _run(["sheet", "--from", str(tmp_path / "nope.aseprite"), "--out", str(out), "--name", "c"]) == 2
+    assert _run(["sheet", "--out", str(out), "--name", "c"]) == 2
+    err = capsys.readouterr().err
+    assert "not both" in err and "cannot read Aseprite file" in err and "--from FILE.aseprite" in err
+
+
+def test_deploy_can_add_the_aseprite_file_and_write_rgba_pages(tmp_path, capsys):
+    frames = _frames(tmp_path / "frames")
+    out = tmp_path / "out"
+    assert _run(["sheet", *frames, "--out", str(out), "--name", "character_knight_base", "--tag", "walk:0-3"]) == 0
+    game = tmp_path / "game"
+    game.mkdir()
+    folder = game / "assets/sprites/character_knight_base"
+    assert _run(["deploy", str(out), "--bevy", str(game)]) == 0
+    with Image.open(folder / "character_knight_base.png") as page:
+        assert page.mode == "P"  # few colours: a palette PNG by default
+    assert not (folder / "character_knight_base.aseprite").exists()
+    assert _run(["deploy", str(out), "--bevy", str(game), "--aseprite", "--rgba"]) == 0
+    with Image.open(folder / "character_knight_base.png") as page:
+        assert page.mode == "RGBA"
+    assert (folder / "character_knight_base.aseprite").read_bytes()[4:6] == b"\xe0\xa5"  # the format's magic

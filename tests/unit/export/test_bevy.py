@@ -42,7 +42,9 @@ def test_export_writes_all_files_and_manifest(tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     assert names == [f"character_knight_base{ext}" for ext in (".assets.ron", ".atlas.ron", ".json", ".png")]
     with Image.open(folder / "character_knight_base.png") as img:
-        assert img.mode == "RGBA"
+        # Under 256 colours the page is an indexed PNG (the image crate Bevy uses expands it to RGBA8).
+        assert img.mode == "P"
+        assert np.array_equal(np.asarray(img.convert("RGBA")), _sheet().pages[0])
     manifest = json.loads((tmp_path / "assets" / "manifest.json").read_text())
     entry = manifest["assets"]["character_knight_base"]
     assert entry["path"] == "sprites/character_knight_base/character_knight_base.png"
