@@ -102,13 +102,15 @@ def run_pixelize(args: argparse.Namespace) -> int:
                        background=args.background, seed=args.seed)
         results: list[torch.Tensor] = []
         shapes = {tuple(img.shape[1:]) for img in images}
-        if len(shapes) == 1:
-            # Same size: one batch, so one palette is fitted to all of them (like frames of an animation).
+        if args.shared_palette and len(shapes) == 1:
+            # Frames of one animation: one batch, one palette fitted to all of them.
             require_pixelize_memory(torch.cat(images))
             done = pixelize(torch.cat(images), colors=args.colors, palette=palette, **options)
             results, palettes = list(done.image), [done.palette] * len(images)
         else:
-            if palette is None and args.colors > 0:
+            # Unrelated images each get their own palette (one shared palette cost 18 points of cells right on a
+            # set of unrelated sprites); --shared-palette fits one to all of them.
+            if palette is None and args.colors > 0 and args.shared_palette:
                 pixels = torch.cat([img[..., :3].reshape(1, -1, 1, 3) for img in images], dim=1)
                 alpha = torch.cat([(img[..., 3] if img.shape[-1] == 4 else torch.ones_like(img[..., 0])).reshape(1, -1, 1)
                                    for img in images], dim=1)
@@ -136,7 +138,7 @@ def add_pixelize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "pixelize", help="turn images into pixel art at native size (no engine needed)",
         description="Each output is written to DIR/<input name>.png at native size: an indexed PNG whose palette "
                     "is the one used, in its order (tRNS keeps transparency), or RGB/RGBA with --rgba. "
-                    "With several inputs and --colors, one palette serves them all.",
+                    "Each input gets its own palette unless --shared-palette (frames of one animation).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, ...)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
@@ -146,7 +148,10 @@ def add_pixelize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--grid", choices=["fixed", "auto"], default="fixed",
                    help="auto: recover the grid of fake pixel art (with --cell: manual cell override)")
     colour = p.add_mutually_exclusive_group()
-    colour.add_argument("--colors", type=int, default=16, metavar="K", help="fit a K-colour palette (default 16)")
+    colour.add_argument("--colors", type=int, default=16, metavar="K",
+                        help="fit a palette of at most K colours (default 16; 0 keeps the sprite's own colours)")
+    p.add_argument("--shared-palette", action="store_true",
+                   help="fit one palette to all inputs (frames of one animation) instead of one per input")
     colour.add_argument("--palette", metavar="NAME_OR_FILE",
                         help=f"built-in ({', '.join(builtin_palette_names())}) or .hex/.gpl/.pal/.png file")
     p.add_argument("--dither", choices=list(DITHERS), default="none")

@@ -280,17 +280,16 @@ def extract_palette(rgb: torch.Tensor, k: int, alpha: torch.Tensor | None = None
     """Return one palette of at most ``k`` colours fitted to all opaque pixels of the batch ``rgb`` [B,H,W,3].
 
     Median cut in OKLab seeds k-means (deterministic), refined by Lloyd iterations. ``lab`` is ``rgb`` already in
-    OKLab, when the caller has it. Raises ValueError when
-    ``k`` is outside 1..256 or larger than the number of opaque pixels.
+    OKLab, when the caller has it. Fewer opaque pixels than ``k`` give a palette of that many colours (a small or
+    mostly transparent sprite is not an error). Raises ValueError when ``k`` is outside 1..256 or no pixel is
+    opaque.
     """
     if not 1 <= k <= MAX_COLORS:
         raise ValueError(f"colors must be between 1 and {MAX_COLORS}, got {k}")
     pixels = _gather_fit_pixels(rgb if lab is None else lab, alpha, seed)
     if len(pixels) == 0:
         raise ValueError("the image has no opaque pixels to take a palette from; lower the alpha threshold")
-    if k > len(pixels):
-        raise ValueError(f"colors={k} is larger than the {len(pixels)} opaque pixels of the image; "
-                         f"use at most {len(pixels)}")
+    k = min(k, len(pixels))
     lab = rgb_to_oklab(pixels) if lab is None else pixels
     centres = _median_cut(lab, k)
     for _ in range(iterations):

@@ -105,7 +105,7 @@ def pixelize(image: torch.Tensor, alpha: torch.Tensor | None = None, *, size: tu
 
     if palette is None:
         if colors == 0:
-            palette = _palette_of(small)
+            palette = _palette_of(small, seed)
         else:
             palette = extract_palette(small[..., :3], colors, alpha=small[..., 3], seed=seed, lab=small_lab)
     small = apply_palette(small, palette, dither, dither_strength, lab=small_lab, check_interrupt=check_interrupt)
@@ -122,12 +122,15 @@ def darkest_color(palette: Palette) -> torch.Tensor:
     return palette.rgb()[rgb_to_oklab(palette.rgb())[:, 0].argmin()]
 
 
-def _palette_of(image: torch.Tensor) -> Palette:
-    # colors=0 keeps every colour the downscale produced, as long as that is a palette's worth.
+def _palette_of(image: torch.Tensor, seed: int = 0) -> Palette:
+    """colors=0: the sprite's own colours. Up to 256 are kept exactly; beyond, near-identical colours are merged by
+    fitting 256 (a palette's worth), never an error."""
     pixels = image[..., :3][image[..., 3] > 0]
     q = (pixels * 255).round().to(torch.uint8).unique(dim=0)
-    if len(q) > 256:
-        raise ValueError(f"the downscaled image has {len(q)} colours; set colors to 1..256 or pick a palette")
     if len(q) == 0:
         raise ValueError("the image has no opaque pixels; lower the alpha threshold")
+    if len(q) > 256:
+        fitted = extract_palette(image[..., :3], 256, alpha=image[..., 3], seed=seed)
+        return Palette("downscaled", fitted.colors, source=f"{len(q)} colours of the downscaled image merged to "
+                                                              f"{len(fitted)}")
     return Palette("downscaled", q.cpu().numpy(), source="colours of the downscaled image")

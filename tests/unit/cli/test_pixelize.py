@@ -26,7 +26,8 @@ def test_frames_share_one_palette_and_keep_alpha(tmp_path):
         Image.fromarray(arr, "RGBA").save(tmp_path / f"frame{i}.png")
     out = tmp_path / "out"
     code = run([str(tmp_path / f"frame{i}.png") for i in range(3)] + ["--out", str(out), "--size", "8x8",
-                                                                        "--colors", "6", "--scale", "3"])
+                                                                        "--colors", "6", "--scale", "3",
+                                                                        "--shared-palette"])
     assert code == 0
     images = [Image.open(out / f"frame{i}.png") for i in range(3)]
     assert all(im.mode == "P" and im.size == (24, 24) for im in images)  # indexed, read back as RGBA below
@@ -74,3 +75,25 @@ def test_huge_scale_is_refused_before_allocating(tmp_path, capsys):
     assert run([str(tmp_path / "in.png"), "--out", str(tmp_path / "o"), "--cell", "2", "--scale", "5000"]) == 2
     assert "px per side" in capsys.readouterr().err
     assert not (tmp_path / "o" / "in.png").exists()
+
+
+def test_unrelated_inputs_get_their_own_palettes_unless_shared(tmp_path):
+    from dgx_pixels.cli.main import main
+
+    rng = np.random.default_rng(0)
+    warm = (rng.random((32, 32, 3)) * [255, 90, 40]).astype(np.uint8)
+    cold = (rng.random((32, 32, 3)) * [40, 90, 255]).astype(np.uint8)
+    for name, pixels in (("warm", warm), ("cold", cold)):
+        Image.fromarray(pixels, "RGB").save(tmp_path / f"{name}.png")
+    inputs = [str(tmp_path / "warm.png"), str(tmp_path / "cold.png")]
+
+    def palettes(out):
+        return [set(Image.open(out / f"{name}.png").convert("RGB").getdata()) for name in ("warm", "cold")]
+
+    assert main(["pixelize", *inputs, "--out", str(tmp_path / "own"), "--size", "8x8", "--colors", "4"]) == 0
+    warm_own, cold_own = palettes(tmp_path / "own")
+    assert warm_own.isdisjoint(cold_own)  # each fitted to its own sprite (one palette served both before)
+    assert main(["pixelize", *inputs, "--out", str(tmp_path / "shared"), "--size", "8x8", "--colors", "4",
+                 "--shared-palette"]) == 0
+    warm_shared, cold_shared = palettes(tmp_path / "shared")
+    assert len(warm_shared | cold_shared) <= 4

@@ -138,7 +138,6 @@ def test_pixelize_grid_auto_returns_native_size():
     (dict(image=torch.zeros(1, 1, 1, 3), size=(1, 1)), "at least 2x2"),
     (dict(image=torch.zeros(1, 8, 8, 1), size=(2, 2)), "greyscale"),
     (dict(image=torch.full((1, 8, 8, 3), float("nan")), size=(2, 2)), "NaN"),
-    (dict(image=torch.rand(1, 8, 8, 3), size=(2, 2), colors=5), "larger than the 4 opaque pixels"),
     (dict(image=torch.rand(1, 8, 8, 3), cell_px=9), "larger than the 8x8 image"),
     (dict(image=torch.rand(1, 8, 8, 3)), "give a target size"),
     (dict(image=torch.rand(1, 8, 8, 3), size=(2, 2), alpha=torch.ones(1, 4, 4)), "mask is 4x4"),
@@ -210,3 +209,16 @@ def test_pixelize_converts_the_downscaled_image_to_oklab_once(monkeypatch):
     image = torch.rand(2, 128, 128, 4, generator=torch.Generator().manual_seed(1))
     pixelize(image, size=(32, 32), colors=8, background="flood", dither="bayer4", outline="outer")
     assert len(image_sized) == 1
+
+
+def test_colors_never_fail_because_a_sprite_has_fewer_pixels_or_more_colours():
+    # More colours asked than the 2x2 output has pixels: a palette of what there is (was an error, also for the
+    # Pixelize node's default 16 on tiny sprites).
+    few = pixelize(torch.rand(1, 8, 8, 3, generator=torch.Generator().manual_seed(3)), size=(2, 2), colors=16)
+    assert 1 <= len(few.palette) <= 4
+    # colors=0 keeps the sprite's own colours; over 256 of them are merged to 256 (was an error).
+    many = pixelize(torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(4)), size=(32, 32), colors=0)
+    assert len(many.palette) == 256
+    exact = torch.zeros(1, 8, 8, 3)
+    exact[:, :4] = torch.tensor([1.0, 0.0, 0.0])
+    assert len(pixelize(exact, size=(4, 4), colors=0).palette) == 2  # its own colours, exactly
