@@ -98,9 +98,19 @@ def check_mask(mask: torch.Tensor | None, image: torch.Tensor, name: str = "mask
     return mask.float().to(image.device).expand(b, h, w).clamp(0.0, 1.0)
 
 
+LOAD_IMAGE_NO_ALPHA_SIDE = 64
+"""ComfyUI's LoadImage gives an image without alpha a MASK of zeros 64×64, whatever the image's size."""
+
+
 def alpha_from_mask(mask: torch.Tensor | None, image: torch.Tensor, name: str = "mask") -> torch.Tensor | None:
     """Return alpha [B,H,W] (1 = opaque) for ``image`` from a ComfyUI MASK (1 = transparent), checked as
-    :func:`check_mask` does; None when ``mask`` is None."""
+    :func:`check_mask` does; None when ``mask`` is None or is LoadImage's stand-in for "no alpha" (all zeros,
+    64×64, on an image of another size), so a workflow wiring LoadImage's MASK works for RGB images too."""
+    if (isinstance(mask, torch.Tensor) and mask.dim() in (2, 3)
+            and tuple(mask.shape[-2:]) == (LOAD_IMAGE_NO_ALPHA_SIDE, LOAD_IMAGE_NO_ALPHA_SIDE)
+            and tuple(image.shape[-3:-1]) != (LOAD_IMAGE_NO_ALPHA_SIDE, LOAD_IMAGE_NO_ALPHA_SIDE)
+            and not bool(mask.any())):
+        return None
     mask = check_mask(mask, image, name)
     return None if mask is None else 1.0 - mask
 

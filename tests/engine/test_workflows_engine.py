@@ -145,6 +145,13 @@ def test_every_workflow_runs_headless_through_submit_by_its_manifest(ui, engine,
             assert max(image.size) <= 1024, f"{png.name} is {image.size}"
     if "project" in workflow.params:
         assert any((project / "assets").rglob("*.png")), "the Bevy export wrote no PNG into assets/"
+    if name == "image_to_pixel_art":
+        # The sprite stands on a transparent background: LoadImage's MASK reaches Pixelize, so the saved
+        # pixel art is transparent there too (it came out on an opaque background before).
+        with Image.open(pngs[0]) as saved:
+            rgba = np.asarray(saved.convert("RGBA"))
+        assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 0, "the transparent background was lost"
+        assert (rgba[..., 3] == 255).any(), "the sprite itself must stay opaque"
 
 
 def test_an_image_parameter_names_a_missing_file_before_anything_runs(engine, tmp_path):

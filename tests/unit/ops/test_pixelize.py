@@ -222,3 +222,15 @@ def test_colors_never_fail_because_a_sprite_has_fewer_pixels_or_more_colours():
     exact = torch.zeros(1, 8, 8, 3)
     exact[:, :4] = torch.tensor([1.0, 0.0, 0.0])
     assert len(pixelize(exact, size=(4, 4), colors=0).palette) == 2  # its own colours, exactly
+
+
+def test_load_images_stand_in_mask_for_rgb_files_means_no_alpha():
+    # LoadImage gives an RGB file a 64x64 zero MASK whatever its size: wired into Pixelize it must not fail.
+    from dgx_pixels.ops.color import alpha_from_mask
+
+    image = torch.rand(1, 128, 96, 3)
+    assert alpha_from_mask(torch.zeros(1, 64, 64), image) is None
+    with pytest.raises(ValueError, match="mask is 64x64"):
+        alpha_from_mask(torch.ones(1, 64, 64), image)  # a real mask of the wrong size is still an error
+    square = torch.rand(1, 64, 64, 3)
+    assert alpha_from_mask(torch.zeros(1, 64, 64), square) is not None  # at 64x64 it is a real (opaque) mask
