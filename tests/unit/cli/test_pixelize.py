@@ -88,7 +88,8 @@ def test_unrelated_inputs_get_their_own_palettes_unless_shared(tmp_path):
     inputs = [str(tmp_path / "warm.png"), str(tmp_path / "cold.png")]
 
     def palettes(out):
-        return [set(Image.open(out / f"{name}.png").convert("RGB").getdata()) for name in ("warm", "cold")]
+        return [set(map(tuple, np.asarray(Image.open(out / f"{name}.png").convert("RGB")).reshape(-1, 3).tolist()))
+                for name in ("warm", "cold")]
 
     assert main(["pixelize", *inputs, "--out", str(tmp_path / "own"), "--size", "8x8", "--colors", "4"]) == 0
     warm_own, cold_own = palettes(tmp_path / "own")
