@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -228,3 +229,34 @@ def test_cpu_workflow_runs_from_the_queue_button(editor, tiny_checkpoint):
     assert shown["swatches"] == 32  # endesga-32, the workflow's palette
     editor.wait_for_timeout(500)
     editor.screenshot(path=str(editor.shots / "queued_run.png"))
+
+
+def test_image_to_pixel_art_keeps_transparency_from_the_run_button(editor, engine, upload_png):
+    # A 12x12 sprite blown up 8x on a transparent background, loaded by the workflow's own LoadImage and run
+    # with the editor's Run button: the saved pixel art must be transparent where the sprite's ground was.
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgba = np.zeros((96, 96, 4), np.uint8)
+    rgba[24:72, 32:64] = (200, 60, 40, 255)
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        name = pool.submit(upload_png, Image.fromarray(rgba, "RGBA"), "dgx_transparent_sprite.png").result()
+    workflow = json.loads((WORKFLOWS / "image_to_pixel_art.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "LoadImage":
+            node["widgets_values"][0] = name
+    load_graph(editor, workflow)
+    editor.evaluate("() => { window.app.nodeOutputs = {}; "
+                    "document.querySelectorAll('.p-toast-close-button').forEach(b => b.click()); }")
+    editor.locator("[data-testid='queue-button']").first.click(timeout=15_000)
+    saved = editor.wait_for_function(
+        "() => Object.values(window.app.nodeOutputs || {}).flatMap(o => o.images || [])"
+        ".find(i => i.type === 'output' && i.filename.includes('pixelized'))", timeout=120_000).json_value()
+    query = urllib.parse.urlencode({k: saved[k] for k in ("filename", "subfolder", "type")})
+    with urllib.request.urlopen(f"{engine.url}/view?{query}", timeout=30) as response:
+        out = np.asarray(Image.open(io.BytesIO(response.read())).convert("RGBA"))
+    assert out[0, 0, 3] == 0 and out[-1, -1, 3] == 0, "the transparent ground came out opaque"
+    assert (out[..., 3] == 255).any()
+    assert not [e for e in editor.console_errors if any(word in e for word in OURS)]
